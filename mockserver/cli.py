@@ -1,0 +1,116 @@
+"""``mockserver``: argv -> Settings -> a running server. The only place argv and env are read."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+
+from ._version import __version__
+from .settings import OPTIONS, Settings, SettingsError, build_settings
+
+__all__ = ["build_parser", "main", "serve"]
+
+log = logging.getLogger("mockserver")
+
+_EPILOG = """\
+Every flag can also be set with its MOCKSERVER_* environment variable
+(e.g. MOCKSERVER_PORT=9000); a flag beats the variable, the variable beats the default.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mockserver",
+        description="A local, offline imitation of OpenAI's POST /v1/realtime/client_secrets.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for option in OPTIONS:
+        default = option.default
+        shown = "unset" if default in (None, ()) else default
+        parser.add_argument(
+            option.flag,
+            dest=option.field,
+            metavar=option.metavar or None,
+            action="append" if option.repeatable else "store",
+            default=None,
+            help=f"{option.meaning} [env {option.env}; default: {shown}]",
+        )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def settings_from(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Settings:
+    args = build_parser().parse_args(argv)
+    return build_settings(vars(args), environ)
+
+
+async def serve(settings: Settings, *, ready_message: bool = True) -> None:
+    """Run until SIGTERM or SIGINT, then drain and stop."""
+    from aiohttp import web  # noqa: PLC0415 - keeps `mockserver --help` instant
+
+    from .app import create_app  # noqa: PLC0415
+    from .keys import STATE  # noqa: PLC0415
+
+    app = create_app(settings)
+    seed = app[STATE].seed
+    runner = web.AppRunner(app, handle_signals=False, access_log=log if settings.log_level == "debug" else None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=5.0)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise SystemExit(f"mockserver: cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    if ready_message:
+        host, port = _bound_address(runner)
+        print(f"mockserver {__version__} listening on http://{host}:{port} (seed {seed})", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await runner.cleanup()
+
+
+def _bound_address(runner: object) -> tuple[str, int]:
+    addresses = getattr(runner, "addresses", [])
+    for address in addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            host = address[0]
+            return (f"[{host}]" if ":" in host else host), int(address[1])
+    return "?", 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mockserver`` console script and ``python -m mockserver``."""
+    try:
+        settings = settings_from(argv, os.environ)
+    except SettingsError as exc:
+        print(f"mockserver: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        asyncio.run(serve(settings))
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+            return 1
+        raise
+    except KeyboardInterrupt:
+        pass
+    return 0

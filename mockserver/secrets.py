@@ -1,0 +1,71 @@
+"""Minted client secrets: what was minted, when it expires, and a bounded store of them."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .clock import Clock
+
+__all__ = ["ClientSecret", "SecretStatus", "SecretStore"]
+
+SecretStatus = Literal["active", "expired", "revoked"]
+
+
+@dataclass(slots=True)
+class ClientSecret:
+    """One minted ``ek_`` key and the session it was minted with."""
+
+    value: str
+    created_at: int
+    expires_at: int
+    session: dict[str, Any]
+    revoked: bool = False
+    scope: str | None = None
+    sessions_opened: list[dict[str, Any]] = field(default_factory=list)
+
+    def status(self, now: float) -> SecretStatus:
+        if self.revoked:
+            return "revoked"
+        return "expired" if now >= self.expires_at else "active"
+
+
+class SecretStore:
+    """Minted secrets, newest last, bounded: when full, expired ones go first, then the oldest."""
+
+    def __init__(self, clock: Clock, limit: int) -> None:
+        self._clock = clock
+        self.limit = limit
+        self._secrets: OrderedDict[str, ClientSecret] = OrderedDict()
+        self._adds_since_sweep = 0
+
+    def __len__(self) -> int:
+        return len(self._secrets)
+
+    def __iter__(self) -> Iterator[ClientSecret]:
+        return iter(list(self._secrets.values()))
+
+    def add(self, secret: ClientSecret) -> None:
+        self._secrets[secret.value] = secret
+        if len(self._secrets) > self.limit:
+            self._evict()
+
+    def get(self, value: str) -> ClientSecret | None:
+        return self._secrets.get(value)
+
+    def clear(self) -> None:
+        self._secrets.clear()
+
+    def _evict(self) -> None:
+        # Sweeping for expired and revoked secrets costs a pass over the store, so it
+        # runs at most once per tenth of the limit; between sweeps the oldest goes.
+        self._adds_since_sweep += 1
+        if self._adds_since_sweep * 10 >= self.limit:
+            self._adds_since_sweep = 0
+            now = self._clock.now()
+            for value in [v for v, s in self._secrets.items() if s.status(now) != "active"]:
+                del self._secrets[value]
+        while len(self._secrets) > self.limit:
+            self._secrets.popitem(last=False)
