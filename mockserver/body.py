@@ -38,9 +38,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise invalid_json() from None
     if not isinstance(value, dict):
         got = describe_json_type(value)
-        raise OpenAIError(
-            400, f"Invalid body: expected a JSON object, but got {got} instead.", code="invalid_type"
-        )
+        raise OpenAIError(400, f"Invalid body: expected a JSON object, but got {got} instead.", code="invalid_type")
     return value
 
 

@@ -52,7 +52,12 @@ _SERVER_VAD = {
     "create_response": True,
     "interrupt_response": True,
 }
-_SEMANTIC_VAD = {"type": "semantic_vad", "eagerness": "auto", "create_response": True, "interrupt_response": True}
+_SEMANTIC_VAD = {
+    "type": "semantic_vad",
+    "eagerness": "auto",
+    "create_response": True,
+    "interrupt_response": True,
+}
 #: A transcription session reports only these four keys of server VAD (GROUND_TRUTH §3.3, §3.4 E).
 _TRANSCRIPTION_VAD_KEYS = ("type", "threshold", "prefix_padding_ms", "silence_duration_ms")
 
@@ -69,9 +74,7 @@ class SessionDefaults:
     semantic_vad = _SEMANTIC_VAD
 
 
-def session_from_request(
-    request: RealtimeCreateClientSecretRequest, session_id: str
-) -> dict[str, Any]:
+def session_from_request(request: RealtimeCreateClientSecretRequest, session_id: str) -> dict[str, Any]:
     """The ``session`` of a client-secrets response for ``request`` (a realtime one if none is given)."""
     session = request.session
     if isinstance(session, RealtimeTranscriptionSessionCreateRequestGA):

@@ -141,7 +141,6 @@ def invalid_method(method: str, path: str) -> OpenAIError:
 
 def body_too_large(limit: int) -> OpenAIError:
     message = (
-        f"The request body is too large. The maximum request body size is {limit} bytes; "
-        "send a smaller JSON body."
+        f"The request body is too large. The maximum request body size is {limit} bytes; send a smaller JSON body."
     )
     return OpenAIError(413, message, code="request_too_large")

@@ -62,8 +62,6 @@ def openai_middleware() -> web.middleware:  # type: ignore[valid-type]
 
 
 def _render(error: OpenAIError) -> web.Response:
-    response = web.Response(
-        status=error.status, body=dump_json(error.payload()), content_type="application/json"
-    )
+    response = web.Response(status=error.status, body=dump_json(error.payload()), content_type="application/json")
     response.headers.update(error.headers)
     return response

@@ -66,8 +66,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "seed",
         "--seed",
-        "Seed for secrets, ids and fault draws; unset means a random seed (echoed in "
-        "`x-mock-seed`).",
+        "Seed for secrets, ids and fault draws; unset means a random seed (echoed in `x-mock-seed`).",
         "INT",
     ),
     Option(

@@ -48,7 +48,10 @@ class MockState:
                 self.identity = make_identity(self.seed)
             else:
                 self.identity = await asyncio.shield(self.identity_future)
-        return {"openai-organization": self.identity["organization"], "openai-project": self.identity["project"]}
+        return {
+            "openai-organization": self.identity["organization"],
+            "openai-project": self.identity["project"],
+        }
 
     def reset(self) -> None:
         """Back to a fresh server: no secrets, the real time, the seed's first draw."""

@@ -30,6 +30,7 @@ __all__ = [
     "invalid_type",
     "invalid_value",
     "openai_error",
+    "range_check",
 ]
 
 #: The pydantic error type our own validators raise; its context carries OpenAI's code.
@@ -40,9 +41,7 @@ TAG_PREFIX = "\u00a7"
 
 def openai_error(code: str, template: str, subpath: str = "") -> PydanticCustomError:
     """A validation failure with OpenAI's ``code`` and message ``template``."""
-    return PydanticCustomError(
-        OPENAI_ERROR, "{template}", {"code": code, "template": template, "subpath": subpath}
-    )
+    return PydanticCustomError(OPENAI_ERROR, "{template}", {"code": code, "template": template, "subpath": subpath})
 
 
 def invalid_type(expected: str, value: object, subpath: str = "") -> PydanticCustomError:
@@ -89,7 +88,7 @@ class RequestModel(BaseModel):
 # --- scalar helpers --------------------------------------------------------------------------------
 
 
-def OneOf(*allowed: str) -> BeforeValidator:  # noqa: N802 - reads as a type in models
+def OneOf(*allowed: str) -> BeforeValidator:
     """``Annotated[str, OneOf("a", "b")]``: a string restricted to ``allowed``, with OpenAI's wording."""
 
     def check(value: Any) -> Any:
@@ -102,7 +101,7 @@ def OneOf(*allowed: str) -> BeforeValidator:  # noqa: N802 - reads as a type in 
     return BeforeValidator(check)
 
 
-def _range_check(kind: str, low: float | None, high: float | None) -> Callable[[Any], Any]:
+def range_check(kind: str, low: float | None, high: float | None) -> Callable[[Any], Any]:
     # Runs before pydantic's own type check, so the message shows the value as sent
     # ("got 3 instead", not "got 3.0"); a value of the wrong type passes through to it.
     def check(value: Any) -> Any:
@@ -127,14 +126,14 @@ def _range_check(kind: str, low: float | None, high: float | None) -> Callable[[
     return check
 
 
-def IntRange(low: int | None = None, high: int | None = None) -> BeforeValidator:  # noqa: N802
+def IntRange(low: int | None = None, high: int | None = None) -> BeforeValidator:
     """``Annotated[int, IntRange(lo, hi)]``: ``integer_below_min_value`` / ``..._above_...`` outside."""
-    return BeforeValidator(_range_check("integer", low, high))
+    return BeforeValidator(range_check("integer", low, high))
 
 
-def DecimalRange(low: float | None = None, high: float | None = None) -> BeforeValidator:  # noqa: N802
+def DecimalRange(low: float | None = None, high: float | None = None) -> BeforeValidator:
     """``Annotated[float, DecimalRange(lo, hi)]``: ``decimal_below_min_value`` / ``..._above_...``."""
-    return BeforeValidator(_range_check("decimal", low, high))
+    return BeforeValidator(range_check("decimal", low, high))
 
 
 # --- unions ----------------------------------------------------------------------------------------
@@ -159,9 +158,7 @@ class TaggedUnion:
         tags = {member: f"{TAG_PREFIX}{index}" for index, member in enumerate(members)}
         # When dumping, the discriminator sees validated values: pick by runtime type.
         by_runtime_type = {typing.get_origin(member) or member: tag for member, tag in tags.items()}
-        choices: dict[Hashable, CoreSchema] = {
-            tags[member]: handler.generate_schema(member) for member in members
-        }
+        choices: dict[Hashable, CoreSchema] = {tags[member]: handler.generate_schema(member) for member in members}
 
         def pick(value: Any) -> str:
             choice = self.choose(value)
@@ -177,9 +174,7 @@ class TaggedUnion:
             runtime_tag = by_runtime_type.get(type(value))
             return runtime_tag if runtime_tag is not None else pick(value)
 
-        return core_schema.no_info_before_validator_function(
-            check, core_schema.tagged_union_schema(choices, tag)
-        )
+        return core_schema.no_info_before_validator_function(check, core_schema.tagged_union_schema(choices, tag))
 
 
 def choose_by_type(
@@ -202,9 +197,7 @@ def choose_by_type(
         if not isinstance(value, dict):
             return invalid_type(expected, value)
         if value.get("type") is None:
-            return openai_error(
-                "missing_required_parameter", "Missing required parameter: '{param}'.", subpath=".type"
-            )
+            return openai_error("missing_required_parameter", "Missing required parameter: '{param}'.", subpath=".type")
         kind = value["type"]
         if not isinstance(kind, str):
             return invalid_type(_expected_one_of(allowed), kind, subpath=".type")

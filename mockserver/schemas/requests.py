@@ -7,10 +7,9 @@ follows the live server (GROUND_TRUTH §2.4, §2.7) and says so in a comment.
 
 from __future__ import annotations
 
-from typing import Any
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
 from ._base import (
     DecimalRange,
@@ -21,6 +20,8 @@ from ._base import (
     choose_by_type,
     invalid_type,
     invalid_value,
+    openai_error,
+    range_check,
 )
 
 __all__ = [
@@ -269,13 +270,18 @@ class MCPTool(RequestModel):
     server_description: str | None = None
     headers: dict[str, str] | None = None
     allowed_tools: Annotated[list[str] | MCPToolFilter, TaggedUnion(_choose_allowed_tools)] | None = None
-    allowed_callers: (
-        Annotated[list[Annotated[str, OneOf("direct", "programmatic")]], Field(min_length=1)] | None
-    ) = None
-    require_approval: (
-        Annotated[str | MCPToolApprovalFilter, TaggedUnion(_choose_require_approval)] | None
-    ) = None
+    allowed_callers: Annotated[list[Annotated[str, OneOf("direct", "programmatic")]], Field(min_length=1)] | None = None
+    require_approval: Annotated[str | MCPToolApprovalFilter, TaggedUnion(_choose_require_approval)] | None = None
     defer_loading: bool | None = None
+
+    @model_validator(mode="after")
+    def _needs_a_server(self) -> MCPTool:
+        # "One of `server_url`, `connector_id`, or `tunnel_id` must be provided" (spec).
+        if self.server_url is None and self.connector_id is None and self.tunnel_id is None:
+            raise openai_error(
+                "missing_required_parameter", "Missing required parameter: '{param}'.", subpath=".server_url"
+            )
+        return self
 
 
 RealtimeTool = Annotated[
@@ -316,7 +322,7 @@ class RealtimeReasoning(RequestModel):
     effort: Annotated[str, OneOf(*EFFORTS)] | None = None
 
 
-_token_range = IntRange(1, 4096).func  # "Provide an integer between 1 and 4096" (spec description)
+_token_range = range_check("integer", 1, 4096)  # "Provide an integer between 1 and 4096" (spec description)
 
 
 def _check_max_output_tokens(value: Any) -> Any:
@@ -438,7 +444,10 @@ SessionRequest = Annotated[
     RealtimeSessionCreateRequestGA | RealtimeTranscriptionSessionCreateRequestGA,
     TaggedUnion(
         choose_by_type(
-            {"realtime": RealtimeSessionCreateRequestGA, "transcription": RealtimeTranscriptionSessionCreateRequestGA}
+            {
+                "realtime": RealtimeSessionCreateRequestGA,
+                "transcription": RealtimeTranscriptionSessionCreateRequestGA,
+            }
         )
     ),
 ]

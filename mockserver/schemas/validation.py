@@ -122,6 +122,4 @@ def first_error(errors: list[ErrorDetails], prefix: str = "") -> OpenAIError:
 
 
 def _missing(param: str) -> OpenAIError:
-    return OpenAIError(
-        400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
-    )
+    return OpenAIError(400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")

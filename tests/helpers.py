@@ -1,0 +1,75 @@
+"""Helpers shared by the test modules: fixture files and a server on a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from mockserver import Settings, create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+def load_json(relative: str) -> Any:
+    return json.loads((FIXTURES / relative).read_text())
+
+
+def normalise(response: dict[str, Any]) -> dict[str, Any]:
+    """Replace the values that change on every mint by the placeholders the fixtures use."""
+    out = json.loads(json.dumps(response))
+    out["value"] = "<secret>"
+    out["expires_at"] = "<expires_at>"
+    out["session"]["id"] = "<session_id>"
+    return out
+
+
+def strip_nulls(value: Any) -> Any:
+    """Production's nulls mean "not set"; the official schema wants such keys left out."""
+    if isinstance(value, dict):
+        return {k: strip_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [strip_nulls(v) for v in value]
+    return value
+
+
+@contextmanager
+def server_thread(settings: Settings | None = None) -> Iterator[str]:
+    """Serve the mock on 127.0.0.1:<free port> from a background thread; yields the base URL (…/v1)."""
+    settings = settings or Settings(port=0)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def start() -> None:
+        runner = web.AppRunner(create_app(settings))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        holder["runner"] = runner
+        holder["port"] = runner.addresses[0][1]
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise RuntimeError("mock server did not start within 10 s")
+    try:
+        yield f"http://127.0.0.1:{holder['port']}/v1"
+    finally:
+        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

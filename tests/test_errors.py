@@ -1,0 +1,93 @@
+"""Every error case in fixtures/errors.json, with its exact status, type, code, param and message."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import AUTH, MakeClient
+from tests.helpers import load_json
+
+CASES: list[dict[str, Any]] = load_json("errors.json")["cases"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+async def test_error_case(make_client: MakeClient, case: dict[str, Any]) -> None:
+    client = await make_client(**case.get("server", {}))
+    request = case["request"]
+    headers = request.get("headers", AUTH)
+    if "raw" in request:
+        data: bytes | None = request["raw"].encode()
+    elif "body" in request:
+        data = json.dumps(request["body"]).encode()
+    else:
+        data = None
+    response = await client.request(request["method"], request["path"], data=data, headers=headers)
+
+    expect = case["expect"]
+    assert response.status == expect["status"]
+    assert response.content_type == "application/json"
+    body = await response.json()
+    assert list(body) == ["error"]
+    assert list(body["error"]) == ["message", "type", "param", "code"]
+    assert body["error"] == {
+        "message": expect["message"],
+        "type": expect["type"],
+        "param": expect["param"],
+        "code": expect["code"],
+    }
+    assert response.headers["x-request-id"].startswith("req_")
+    assert response.headers["openai-version"] == "2020-10-01"
+
+
+def test_catalogue_covers_every_error_code() -> None:
+    codes = {case["expect"]["code"] for case in CASES}
+    assert codes >= {
+        None,
+        "invalid_api_key",
+        "unknown_parameter",
+        "missing_required_parameter",
+        "invalid_type",
+        "invalid_value",
+        "integer_below_min_value",
+        "integer_above_max_value",
+        "decimal_below_min_value",
+        "decimal_above_max_value",
+        "empty_array",
+    }
+
+
+async def test_oversized_body_gets_413_and_server_keeps_serving(make_client: MakeClient) -> None:
+    client = await make_client(max_body_bytes=4096)
+    big = json.dumps({"session": {"type": "realtime", "instructions": "x" * 10_000}})
+    response = await client.post("/v1/realtime/client_secrets", data=big, headers=AUTH)
+    assert response.status == 413
+    body = await response.json()
+    assert body["error"]["code"] == "request_too_large"
+    assert body["error"]["type"] == "invalid_request_error"
+    assert "4096 bytes" in body["error"]["message"]
+    again = await client.post("/v1/realtime/client_secrets", json={}, headers=AUTH)
+    assert again.status == 200
+
+
+async def test_only_configured_keys_are_accepted(make_client: MakeClient) -> None:
+    client = await make_client(api_keys=("sk-one", "sk-two"))
+    for key in ("sk-one", "sk-two"):
+        response = await client.post("/v1/realtime/client_secrets", json={}, headers={"Authorization": f"Bearer {key}"})
+        assert response.status == 200
+
+
+async def test_any_key_is_accepted_by_default(client: Any) -> None:
+    for key in ("sk-test", "My API Key", "anything"):
+        response = await client.post("/v1/realtime/client_secrets", json={}, headers={"Authorization": f"Bearer {key}"})
+        assert response.status == 200, key
+
+
+async def test_basic_auth_password_is_the_key(make_client: MakeClient) -> None:
+    client = await make_client(api_keys=("sk-right",))
+    token = base64.b64encode(b":sk-right").decode()
+    response = await client.post("/v1/realtime/client_secrets", json={}, headers={"Authorization": f"Basic {token}"})
+    assert response.status == 200
