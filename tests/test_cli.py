@@ -1,0 +1,196 @@
+"""The ``mockserver`` command: flags, environment, start-up line, errors and shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import pytest
+
+from mockserver.cli import build_parser
+from mockserver.settings import OPTIONS, Settings, SettingsError, build_settings
+
+START_TIMEOUT = 15
+
+
+def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKSERVER_")}
+    env.update(extra or {})
+    return env
+
+
+@contextmanager
+def running(*args: str, env: Mapping[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``python -m mockserver ARGS`` on a free port; yields the process and its port."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(env),
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # bounded: the process exits (EOF) if it cannot start
+        assert "listening on http://127.0.0.1:" in line, line + (process.stderr.read() if process.stderr else "")
+        port = int(line.split("http://127.0.0.1:")[1].split()[0])
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(START_TIMEOUT)
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
+
+
+def _mint(
+    port: int, body: bytes = b'{"session": {"type": "realtime"}}'
+) -> tuple[int, dict[str, str], dict[str, object]]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/realtime/client_secrets",
+        data=body,
+        headers={"Authorization": "Bearer sk-test", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, dict(response.headers), json.loads(response.read())
+
+
+def test_serves_and_stops_cleanly_on_sigterm() -> None:
+    with running("--seed", "7") as (process, port):
+        status, headers, body = _mint(port)
+        assert status == 200
+        assert str(body["value"]).startswith("ek_")
+        assert headers["x-mock-seed"] == "7"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(START_TIMEOUT) == 0
+
+
+def test_sigint_also_stops_cleanly() -> None:
+    with running() as (process, _port):
+        process.send_signal(signal.SIGINT)
+        assert process.wait(START_TIMEOUT) == 0
+        assert process.stderr is not None
+        assert "Traceback" not in process.stderr.read()
+
+
+def test_environment_sets_and_flag_beats_environment() -> None:
+    with running(env={"MOCKSERVER_SEED": "11"}) as (_process, port):
+        assert _mint(port)[1]["x-mock-seed"] == "11"
+    with running("--seed", "12", env={"MOCKSERVER_SEED": "11"}) as (_process, port):
+        assert _mint(port)[1]["x-mock-seed"] == "12"
+
+
+def test_api_keys_from_environment_are_enforced() -> None:
+    with running(env={"MOCKSERVER_API_KEYS": "sk-a, sk-b"}) as (_process, port):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/realtime/client_secrets",
+            data=b"{}",
+            headers={"Authorization": "Bearer sk-c"},
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        assert caught.value.code == 401
+        assert json.loads(caught.value.read())["error"]["code"] == "invalid_api_key"
+        caught.value.close()
+
+
+def test_bad_setting_gives_one_line_and_exit_2() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mockserver"],
+        capture_output=True,
+        text=True,
+        env=_env({"MOCKSERVER_PORT": "eighty"}),
+        timeout=START_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "MOCKSERVER_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_port_in_use_gives_one_line_and_exit_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "mockserver", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=START_TIMEOUT,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_documents_every_option() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mockserver", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        check=True,
+    )
+    for option in OPTIONS:
+        assert option.flag in result.stdout
+        assert option.env in result.stdout
+
+
+def test_console_script_is_installed() -> None:
+    scripts = os.path.dirname(sys.executable)
+    result = subprocess.run(
+        [os.path.join(scripts, "mockserver"), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        check=True,
+    )
+    assert result.stdout.startswith("mockserver ")
+
+
+# --- Settings without a process ------------------------------------------------------------------------
+
+
+def _parse(*argv: str) -> dict[str, object]:
+    return vars(build_parser().parse_args(list(argv)))
+
+
+def test_defaults() -> None:
+    settings = build_settings(_parse(), {})
+    assert settings == Settings()
+    assert (settings.host, settings.port, settings.seed, settings.api_keys) == ("127.0.0.1", 8080, None, ())
+
+
+def test_precedence_flag_over_env_over_default() -> None:
+    env = {"MOCKSERVER_PORT": "9000", "MOCKSERVER_HOST": "0.0.0.0", "MOCKSERVER_LOG_LEVEL": "debug"}
+    settings = build_settings(_parse("--port", "9100"), env)
+    assert settings.port == 9100
+    assert settings.host == "0.0.0.0"
+    assert settings.log_level == "debug"
+
+
+def test_repeatable_api_key_flag_and_comma_separated_env() -> None:
+    assert build_settings(_parse("--api-key", "a", "--api-key", "b"), {}).api_keys == ("a", "b")
+    assert build_settings(_parse(), {"MOCKSERVER_API_KEYS": "a,b , c"}).api_keys == ("a", "b", "c")
+    assert build_settings(_parse("--api-key", "x"), {"MOCKSERVER_API_KEYS": "a,b"}).api_keys == ("x",)
+
+
+def test_invalid_values_name_their_source() -> None:
+    with pytest.raises(SettingsError, match="--log-level"):
+        build_settings(_parse("--log-level", "loud"), {})
+    with pytest.raises(SettingsError, match="MOCKSERVER_PORT"):
+        build_settings(_parse(), {"MOCKSERVER_PORT": "70000"})

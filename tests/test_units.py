@@ -1,0 +1,162 @@
+"""Pure pieces, tested without a server: wording, ordering, ids, secrets store, clock."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from mockserver.clock import Clock
+from mockserver.errors import OpenAIError, describe_json_type, format_number, mask_key, oxford_list
+from mockserver.ids import IdFactory
+from mockserver.schemas import RealtimeCreateClientSecretRequest, validate_model
+from mockserver.schemas.validation import format_param
+from mockserver.secrets import ClientSecret, SecretStore
+
+
+def first(body: Any) -> OpenAIError:
+    with pytest.raises(OpenAIError) as caught:
+        validate_model(RealtimeCreateClientSecretRequest, body)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["created_at"], "'created_at'"),
+        (["auto", "low"], "'auto' and 'low'"),
+        (["audio/pcm", "audio/pcmu", "audio/pcma"], "'audio/pcm', 'audio/pcmu', and 'audio/pcma'"),
+    ],
+)
+def test_oxford_list(values: list[str], expected: str) -> None:
+    assert oxford_list(values) == expected
+
+
+def test_oxford_list_with_or() -> None:
+    assert oxford_list(["low", "medium", "high", "auto"], "or") == "'low', 'medium', 'high', or 'auto'"
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [(None, "null"), (True, "a boolean"), (3, "an integer"), (1.5, "a decimal number"), ("x", "a string"),
+     ([], "an array"), ({}, "an object")],
+)  # fmt: skip
+def test_json_type_names(value: object, name: str) -> None:
+    assert describe_json_type(value) == name
+
+
+def test_format_number() -> None:
+    assert [format_number(v) for v in (10, 0.25, 1.0, 1.5, 0)] == ["10", "0.25", "1", "1.5", "0"]
+
+
+@pytest.mark.parametrize(
+    ("key", "masked"),
+    [
+        ("sk-abcd", "sk-abcd"),
+        ("sk-proj-abcdefghijklmnopWXYZ", "sk-proj-****************WXYZ"),
+        ("sk-XG6GW0000000000wlmi", "sk-XG6GW**********wlmi"),
+    ],
+)
+def test_mask_key(key: str, masked: str) -> None:
+    assert mask_key(key) == masked
+    assert len(mask_key(key)) == len(key)
+
+
+def test_format_param() -> None:
+    assert format_param(("session", "tools", 0, "name")) == "session.tools[0].name"
+    assert format_param(("session", "\u00a70", "audio")) == "session.audio"
+    assert format_param(("type",), prefix="session") == "session.type"
+    assert format_param(("prompt", "variables", "a", "\u00a71", "detail")) == "prompt.variables.a.detail"
+
+
+def test_missing_is_reported_before_unknown_in_the_same_object() -> None:
+    error = first({"session": {"type": "realtime", "tools": [{"type": "function", "bogus": 1}]}})
+    assert error.param == "session.tools[0].name"
+    assert error.code == "missing_required_parameter"
+
+
+def test_unknown_is_reported_before_a_bad_value_in_the_same_object() -> None:
+    error = first({"session": {"type": "realtime", "instructions": 5, "bogus": 1}})
+    assert (error.code, error.param) == ("unknown_parameter", "session.bogus")
+
+
+def test_fields_are_checked_in_schema_order() -> None:
+    # model comes before instructions in the spec, whatever the order in the body.
+    error = first({"session": {"instructions": 1, "model": 2, "type": "realtime"}})
+    assert error.param == "session.model"
+    # expires_after comes before session.
+    error = first({"session": {"type": "nope"}, "expires_after": {"seconds": 1}})
+    assert error.param == "expires_after.seconds"
+
+
+def test_unknown_key_at_top_level_wins_over_nested_errors() -> None:
+    error = first({"session": {"type": "realtime", "instructions": 5}, "extra": 1})
+    assert error.param == "extra"
+
+
+def test_exactly_one_error_per_request() -> None:
+    error = first({"expires_after": {"seconds": 1, "anchor": "x"}, "session": {"type": "x"}})
+    assert error.payload()["error"]["param"] == "expires_after.anchor"
+    assert set(error.payload()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_valid_bodies_pass() -> None:
+    for body in ({}, {"session": None}, {"expires_after": {}}, {"session": {"type": "transcription"}}):
+        validate_model(RealtimeCreateClientSecretRequest, body)
+
+
+# --- ids ------------------------------------------------------------------------------------------------
+
+
+def test_id_formats_and_reproducibility() -> None:
+    ids, again = IdFactory(1), IdFactory(1)
+    secret = ids.client_secret(0x68AF296E)
+    assert re.fullmatch(r"ek_68af296e[0-9a-f]{4}8191[0-9a-f]{16}", secret)
+    assert re.fullmatch(r"sess_[A-Za-z0-9]{21}", ids.session_id())
+    assert re.fullmatch(r"event_[A-Za-z0-9]{21}", ids.event_id())
+    assert re.fullmatch(r"req_[0-9a-f]{32}", ids.request_id())
+    assert again.client_secret(0x68AF296E) == secret
+    ids.reseed()
+    assert ids.client_secret(0x68AF296E) == secret
+
+
+# --- secrets store and clock --------------------------------------------------------------------------
+
+
+def _secret(value: str, created: int, expires: int) -> ClientSecret:
+    return ClientSecret(value=value, created_at=created, expires_at=expires, session={})
+
+
+def test_secret_status_follows_the_clock() -> None:
+    clock = Clock(lambda: 1000.0)
+    secret = _secret("ek_a", 1000, 1010)
+    assert secret.status(clock.now()) == "active"
+    clock.advance(10)
+    assert secret.status(clock.now()) == "expired"
+    clock.set(1005)
+    assert secret.status(clock.now()) == "active"
+    secret.revoked = True
+    assert secret.status(clock.now()) == "revoked"
+
+
+def test_store_is_bounded_and_evicts_expired_before_oldest() -> None:
+    clock = Clock(lambda: 1000.0)
+    store = SecretStore(clock, limit=3)
+    store.add(_secret("ek_old_active", 990, 2000))
+    store.add(_secret("ek_expired", 900, 950))
+    store.add(_secret("ek_new", 1000, 2000))
+    store.add(_secret("ek_newest", 1000, 2000))
+    assert len(store) == 3
+    assert [s.value for s in store] == ["ek_old_active", "ek_new", "ek_newest"]
+    store.add(_secret("ek_more", 1000, 2000))
+    assert [s.value for s in store] == ["ek_new", "ek_newest", "ek_more"]
+    assert store.get("ek_old_active") is None
+
+
+def test_store_stays_bounded_under_many_adds() -> None:
+    store = SecretStore(Clock(lambda: 0.0), limit=100)
+    for i in range(10_000):
+        store.add(_secret(f"ek_{i}", 0, 10))
+    assert len(store) == 100
+    assert store.get("ek_9999") is not None
