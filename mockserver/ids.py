@@ -11,21 +11,26 @@ _ALNUM = string.ascii_letters + string.digits
 
 
 class IdFactory:
-    """Makes ``ek_`` secrets, ``sess_`` ids and ``req_`` ids from a seeded ``random.Random``.
+    """Makes ``ek_`` secrets, ``sess_``, ``event_`` and ``req_`` ids from one seed.
 
-    Two servers started with the same seed that see the same requests mint the
-    same values.
+    Each kind of value is drawn from its own stream derived from the seed, so two
+    servers started with the same seed mint the same secrets and session ids in the
+    same order, however many other requests (health checks, errors) they served.
     """
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self._random = random.Random(seed)
+        self.reseed()
 
     def reseed(self) -> None:
-        self._random = random.Random(self.seed)
+        """Back to the seed's first draw of every stream."""
+        self._minted = random.Random(f"{self.seed}:minted")
+        self._events = random.Random(f"{self.seed}:events")
+        self._requests = random.Random(f"{self.seed}:requests")
 
-    def _hex(self, length: int) -> str:
-        return f"{self._random.getrandbits(4 * length):0{length}x}"
+    @staticmethod
+    def _hex(rng: random.Random, length: int) -> str:
+        return f"{rng.getrandbits(4 * length):0{length}x}"
 
     def client_secret(self, created_at: int) -> str:
         """``ek_`` + 32 lowercase hex: creation time (8), random (4), ``8191`` (4), random (16).
@@ -33,16 +38,17 @@ class IdFactory:
         Both real secrets in GROUND_TRUTH §3.6 start with their creation time and
         carry ``8191`` at hex 13-16; the mock keeps both traits.
         """
-        return f"ek_{created_at & 0xFFFFFFFF:08x}{self._hex(4)}8191{self._hex(16)}"
+        rng = self._minted
+        return f"ek_{created_at & 0xFFFFFFFF:08x}{self._hex(rng, 4)}8191{self._hex(rng, 16)}"
 
     def session_id(self) -> str:
         """``sess_`` + 21 alphanumerics."""
-        return "sess_" + "".join(self._random.choices(_ALNUM, k=21))
+        return "sess_" + "".join(self._minted.choices(_ALNUM, k=21))
 
     def event_id(self) -> str:
         """``event_`` + 21 alphanumerics."""
-        return "event_" + "".join(self._random.choices(_ALNUM, k=21))
+        return "event_" + "".join(self._events.choices(_ALNUM, k=21))
 
     def request_id(self) -> str:
         """``req_`` + 32 lowercase hex."""
-        return "req_" + self._hex(32)
+        return "req_" + self._hex(self._requests, 32)

@@ -176,3 +176,15 @@ async def test_parallel_tool_calls_is_accepted_but_not_echoed(client: TestClient
 def test_fixture_files_are_valid_json() -> None:
     for path in Path(FIXTURES).rglob("*.json"):
         json.loads(path.read_text())
+
+
+async def test_seeded_secrets_do_not_depend_on_other_requests(make_client: MakeClient) -> None:
+    quiet = await make_client(seed=5)
+    busy = await make_client(seed=5)
+    for _ in range(3):
+        await busy.get("/__mock/health")
+        await busy.post("/v1/realtime/client_secrets", data=b"{", headers=AUTH)
+    a = await (await quiet.post("/v1/realtime/client_secrets", json={}, headers=AUTH)).json()
+    b = await (await busy.post("/v1/realtime/client_secrets", json={}, headers=AUTH)).json()
+    assert a["value"][11:] == b["value"][11:]
+    assert a["session"]["id"] == b["session"]["id"]

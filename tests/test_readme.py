@@ -13,9 +13,8 @@ def _shown_default(default: object) -> str:
 def expected_config_table() -> str:
     rows = ["| flag | env | default | meaning |", "|---|---|---|---|"]
     for option in OPTIONS:
-        rows.append(
-            f"| `{option.flag} {option.metavar}` | `{option.env}` | {_shown_default(option.default)} | {option.meaning} |"
-        )
+        flag = f"`{option.flag} {option.metavar}`"
+        rows.append(f"| {flag} | `{option.env}` | {_shown_default(option.default)} | {option.meaning} |")
     return "\n".join(rows)
 
 
