@@ -36,16 +36,33 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     except (ValueError, RecursionError):
         # ValueError covers JSONDecodeError and invalid UTF-8 (UnicodeDecodeError).
         raise invalid_json() from None
+    # "\ud800" escapes parse to lone surrogates, which are not Unicode text: reject them as
+    # strict JSON parsers do, so they never reach validation or an echo.
+    try:
+        if (b"\\ud" in raw or b"\\uD" in raw) and _has_lone_surrogate(value):
+            raise invalid_json()
+    except RecursionError:
+        raise invalid_json() from None
     if not isinstance(value, dict):
         got = describe_json_type(value)
         raise OpenAIError(400, f"Invalid body: expected a JSON object, but got {got} instead.", code="invalid_type")
     return value
 
 
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
 def dump_json(payload: Any) -> bytes:
-    """Pretty-printed JSON, as OpenAI's bodies are; strings the client sent are echoed safely."""
-    try:
-        return json.dumps(payload, indent=2, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        # A lone surrogate from a "\\ud800" escape cannot be UTF-8: fall back to escapes.
-        return json.dumps(payload, indent=2).encode()
+    """Pretty-printed JSON, as OpenAI's bodies are."""
+    return json.dumps(payload, indent=2, ensure_ascii=False).encode()

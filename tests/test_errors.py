@@ -91,3 +91,41 @@ async def test_basic_auth_password_is_the_key(make_client: MakeClient) -> None:
     token = base64.b64encode(b":sk-right").decode()
     response = await client.post("/v1/realtime/client_secrets", json={}, headers={"Authorization": f"Basic {token}"})
     assert response.status == 200
+
+
+HOSTILE_BODIES = {
+    "lone_surrogate": b'{"session": {"type": "realtime", "instructions": "\\ud800"}}',
+    "lone_surrogate_in_key": b'{"session": {"type": "realtime", "x\\udfff": 1}}',
+    "invalid_utf8": b'{"session": {"type": "realtime", "instructions": "\xff\xfe"}}',
+    "nan": b'{"expires_after": {"seconds": NaN}}',
+    "infinity": b'{"session": {"type": "realtime", "audio": {"output": {"speed": Infinity}}}}',
+    "overflowing_float": b'{"session": {"type": "realtime", "audio": {"output": {"speed": 1e999}}}}',
+    "deep_nesting": b"[" * 50_000 + b"]" * 50_000,
+    "deep_nesting_in_parameters": b'{"session": {"type": "realtime", "tools": [{"type": "function", "name": "f", '
+    b'"parameters": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3000 + b"}]}}",
+    "huge_integer": b'{"expires_after": {"seconds": 1' + b"0" * 5000 + b"}}",
+    "form_encoded": b"session[type]=realtime",
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_BODIES)
+async def test_hostile_bodies_get_the_parse_error_and_the_server_keeps_serving(
+    make_client: MakeClient, name: str
+) -> None:
+    client = await make_client(max_body_bytes=4 * 1024 * 1024)
+    response = await client.post("/v1/realtime/client_secrets", data=HOSTILE_BODIES[name], headers=AUTH)
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"]["message"].startswith("We could not parse the JSON body of your request.")
+    assert (body["error"]["param"], body["error"]["code"]) == (None, None)
+    assert (await client.post("/v1/realtime/client_secrets", json={}, headers=AUTH)).status == 200
+
+
+async def test_out_of_range_float_is_reported_not_echoed(client: Any) -> None:
+    response = await client.post(
+        "/v1/realtime/client_secrets",
+        json={"session": {"type": "realtime", "audio": {"output": {"speed": 1e300}}}},
+        headers=AUTH,
+    )
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "decimal_above_max_value"
