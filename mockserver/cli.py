@@ -59,7 +59,13 @@ async def serve(settings: Settings, *, ready_message: bool = True) -> None:
 
     app = create_app(settings)
     seed = app[STATE].seed
-    runner = web.AppRunner(app, handle_signals=False, access_log=log if settings.log_level == "debug" else None)
+    # handler_cancellation: a client that gives up mid-delay frees its handler at once.
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        handler_cancellation=True,
+        access_log=log if settings.log_level == "debug" else None,
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=5.0)
     try:
@@ -106,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         asyncio.run(serve(settings))
+    except SettingsError as exc:
+        print(f"mockserver: {exc}", file=sys.stderr)
+        return 2
     except SystemExit as exc:
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)

@@ -53,7 +53,8 @@ class OpenAIError(Exception):
     message: str
     type: str = "invalid_request_error"
     param: str | None = None
-    code: str | None = None
+    # Cloudflare's errors in front of OpenAI carry the HTTP status as an integer code.
+    code: str | int | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

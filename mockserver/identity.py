@@ -16,7 +16,7 @@ __all__ = ["make_identity"]
 
 
 def make_identity(seed: int) -> dict[str, str]:
-    """``{"organization": "user-...", "project": "proj_..."}`` for a server seeded with ``seed``."""
+    """Organization slug, ``proj_`` project and ``org-`` organization id for a server seeded with ``seed``."""
     from faker import Faker  # noqa: PLC0415 - deliberately lazy, see the module docstring
 
     fake = Faker()
@@ -27,4 +27,5 @@ def make_identity(seed: int) -> dict[str, str]:
     return {
         "organization": f"{company}-{fake.pystr(min_chars=4, max_chars=4).lower()}",
         "project": "proj_" + "".join(rng.choices(alnum, k=24)),
+        "organization_id": "org-" + "".join(rng.choices(alnum, k=24)),
     }

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .journal import JournalEntry
 from .state import MockState
 
-__all__ = ["STATE"]
+__all__ = ["EXCHANGE", "REQUEST_ID", "STATE"]
 
 STATE = web.AppKey("mockserver.state", MockState)
+#: The request's ``x-request-id``, drawn once by the outermost middleware.
+REQUEST_ID = web.RequestKey("mockserver.request_id", str)
+#: The journal entry of an OpenAI-surface request, filled in as it is served.
+EXCHANGE = web.RequestKey("mockserver.exchange", JournalEntry)

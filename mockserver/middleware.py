@@ -1,24 +1,47 @@
-"""The middleware every response passes through: OpenAI's headers and error envelope."""
+"""The two middlewares every request passes through.
+
+``openai_middleware`` (outermost): OpenAI's headers on every response and the one
+place errors are rendered. ``surface_middleware``: for the OpenAI surface only
+(anything outside ``/__mock/``), records the request in the journal and carries out
+faults and latency. The control surface is never faulted, delayed or journaled.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import socket
+import struct
 import time
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .body import dump_json
 from .errors import OpenAIError, body_too_large, invalid_method, invalid_url
-from .keys import STATE
+from .faults import Decision, RequestFacts, configured_decision, decision_from_headers
+from .journal import JournalEntry, masked_headers
+from .keys import EXCHANGE, REQUEST_ID, STATE
+from .presets import ErrorContext, default_preset_for, render_preset
 
-__all__ = ["OPENAI_VERSION", "openai_middleware"]
+__all__ = ["CONTROL_PREFIX", "OPENAI_VERSION", "SCOPE_HEADER", "openai_middleware", "surface_middleware"]
 
 OPENAI_VERSION = "2020-10-01"
+CONTROL_PREFIX = "/__mock/"
+SCOPE_HEADER = "X-Mock-Scope"
+#: Request bodies larger than this are journaled as truncated text.
+JOURNAL_BODY_LIMIT = 64 * 1024
+#: Connection faults after which the client received no response at all.
+DROPPED = frozenset({"reset", "empty", "hang"})
+#: What ``malformed`` answers: a complete 200 whose JSON body stops short.
+MALFORMED_BODY = b'{\n  "value": "ek_'
+
 log = logging.getLogger("mockserver")
 
 
-def openai_middleware() -> web.middleware:  # type: ignore[valid-type]
+def openai_middleware() -> Any:
     """Headers OpenAI sends on every response, and the one place errors are rendered."""
 
     @web.middleware
@@ -26,6 +49,7 @@ def openai_middleware() -> web.middleware:  # type: ignore[valid-type]
         started = time.perf_counter()
         state = request.app[STATE]
         request_id = state.ids.request_id()
+        request[REQUEST_ID] = request_id
         try:
             response = await handler(request)
         except OpenAIError as error:
@@ -65,3 +89,160 @@ def _render(error: OpenAIError) -> web.Response:
     response = web.Response(status=error.status, body=dump_json(error.payload()), content_type="application/json")
     response.headers.update(error.headers)
     return response
+
+
+def surface_middleware() -> Any:
+    """Journal and faults for the OpenAI surface."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(CONTROL_PREFIX):
+            return await handler(request)
+        state = request.app[STATE]
+        started = time.perf_counter()
+        scope = request.headers.get(SCOPE_HEADER) or None
+        entry = JournalEntry(
+            id=request[REQUEST_ID],
+            time=state.clock.now(),
+            scope=scope,
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers=masked_headers(request.headers),
+            body=None,
+        )
+        request[EXCHANGE] = entry
+        try:
+            raw = await request.read()
+            parsed = _journal_body(raw, entry)
+            decision = _decide(request, scope, parsed)
+            response = await _carry_out(request, decision, entry) if decision is not None else None
+            if response is None:
+                response = await handler(request)
+            # A dropped connection sent no status at all.
+            entry.status = None if entry.fault in DROPPED else response.status
+            if entry.latency_ms:
+                response.headers["Server-Timing"] = _server_timing(entry.latency_ms)
+            return response
+        except OpenAIError as error:
+            entry.status = error.status
+            if entry.latency_ms:
+                error.headers.setdefault("Server-Timing", _server_timing(entry.latency_ms))
+            raise
+        except web.HTTPException as exc:
+            entry.status = exc.status
+            raise
+        except asyncio.CancelledError:
+            entry.client_disconnected = True
+            raise
+        finally:
+            entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            state.journal.record(entry)
+
+    return middleware
+
+
+def _journal_body(raw: bytes, entry: JournalEntry) -> Any:
+    """Record the body (parsed JSON, else text) and return the parsed value for rule matching."""
+    entry.extra["body_bytes"] = len(raw)
+    if not raw:
+        return None
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, RecursionError):
+        parsed = None
+        text = raw[:JOURNAL_BODY_LIMIT].decode("utf-8", errors="replace")
+        entry.body = text
+    else:
+        entry.body = parsed if len(raw) <= JOURNAL_BODY_LIMIT else raw[:JOURNAL_BODY_LIMIT].decode(errors="replace")
+    if len(raw) > JOURNAL_BODY_LIMIT:
+        entry.extra["body_truncated"] = True
+    return parsed
+
+
+def _decide(request: web.Request, scope: str | None, body: Any) -> Decision | None:
+    """The three layers, first match wins: scripted, per-request headers, configured."""
+    state = request.app[STATE]
+    cap = state.settings.latency_max_ms
+    facts = RequestFacts.from_body(request.method, request.path, scope, body, request.headers)
+    return (
+        state.faults.take(facts, cap)
+        or decision_from_headers(request.headers, cap)
+        or configured_decision(state.settings, state.chaos)
+    )
+
+
+async def _carry_out(request: web.Request, decision: Decision, entry: JournalEntry) -> web.StreamResponse | None:
+    """Delay, then fail or drop the connection as decided; ``None`` lets the request through."""
+    state = request.app[STATE]
+    entry.layer = decision.layer
+    entry.rule_id = decision.rule_id
+    entry.fault = decision.fault
+    if decision.latency_ms > 0:
+        entry.latency_ms = round(decision.latency_ms, 3)
+        await asyncio.sleep(decision.latency_ms / 1000)
+
+    if decision.fault is not None:
+        return await _connection_fault(request, decision.fault, state.settings.latency_max_ms)
+
+    if decision.fails:
+        entry.error = decision.error or (default_preset_for(decision.status) if decision.status else None)
+        raise _injected_error(request, decision)
+    return None
+
+
+def _injected_error(request: web.Request, decision: Decision) -> OpenAIError:
+    state = request.app[STATE]
+    body = request[EXCHANGE].body
+    session = body.get("session") if isinstance(body, dict) else None
+    model = session.get("model") if isinstance(session, dict) and isinstance(session.get("model"), str) else None
+    from .auth import api_key_from_header  # noqa: PLC0415 - avoids a cycle with handlers
+
+    context = ErrorContext(
+        request_id=request[REQUEST_ID],
+        api_key=api_key_from_header(request.headers.get("Authorization")),
+        model=model or "gpt-realtime",
+        organization_id=state.identity.get("organization_id", "org-mock"),
+        retry_after_ms=decision.retry_after_ms,
+    )
+    error = render_preset(decision.error, decision.status, context)
+    if decision.message is not None:
+        error.message = decision.message
+    if decision.type is not None:
+        error.type = decision.type
+    if decision.code is not None:
+        error.code = decision.code
+    if decision.retry_after_ms is not None:
+        error.headers.pop("retry-after", None)
+        error.headers["retry-after-ms"] = str(decision.retry_after_ms)
+    if decision.retry_after is not None:
+        error.headers["retry-after"] = f"{decision.retry_after:g}"
+    if decision.x_should_retry is not None:
+        error.headers["x-should-retry"] = "true" if decision.x_should_retry else "false"
+    error.headers.update(decision.headers)
+    return error
+
+
+async def _connection_fault(request: web.Request, fault: str, cap_ms: float) -> web.StreamResponse:
+    """Carry out a connection fault. What is returned is never seen by the client."""
+    if fault == "malformed":
+        return web.Response(status=200, body=MALFORMED_BODY, content_type="application/json")
+    if fault == "hang":
+        # Hold the connection until the client gives up; past the cap, drop it.
+        await asyncio.sleep(cap_ms / 1000)
+        fault = "reset"
+    transport = request.transport
+    if transport is not None:
+        if fault == "reset":
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        else:  # empty: close without a byte of response
+            transport.close()
+    return web.Response(status=499)
+
+
+def _server_timing(latency_ms: float) -> str:
+    return f'mock-latency;desc="injected latency";dur={latency_ms:.1f}'

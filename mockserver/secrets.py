@@ -55,8 +55,17 @@ class SecretStore:
     def get(self, value: str) -> ClientSecret | None:
         return self._secrets.get(value)
 
-    def clear(self) -> None:
-        self._secrets.clear()
+    def clear(self, scope: str | None = None) -> None:
+        """Forget every secret, or only those minted in ``scope``."""
+        if scope is None:
+            self._secrets.clear()
+        else:
+            for value in [v for v, s in self._secrets.items() if s.scope == scope]:
+                del self._secrets[value]
+
+    def list(self, scope: str | None = None) -> list[ClientSecret]:
+        """Secrets, oldest first; only those of ``scope`` when one is given."""
+        return [s for s in self._secrets.values() if scope is None or s.scope == scope]
 
     def _evict(self) -> None:
         # Sweeping for expired and revoked secrets costs a pass over the store, so it

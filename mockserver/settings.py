@@ -10,11 +10,32 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["OPTIONS", "LogLevel", "Option", "Settings", "SettingsError"]
+__all__ = ["OPTIONS", "LatencyDistribution", "LogLevel", "Option", "Settings", "SettingsError", "parse_error_mix"]
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+LatencyDistribution = Literal["fixed", "uniform", "lognormal"]
+
+
+def parse_error_mix(text: str) -> tuple[tuple[int, float], ...]:
+    """``"429:0.5,500:0.3,503:0.2"`` -> ``((429, 0.5), (500, 0.3), (503, 0.2))``; a bare status weighs 1."""
+    mix: list[tuple[int, float]] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        status_text, _, weight_text = part.partition(":")
+        status = int(status_text)
+        weight = float(weight_text) if weight_text else 1.0
+        if not 400 <= status <= 599:
+            raise ValueError(f"status {status} is not an HTTP error status (400-599)")
+        if weight <= 0:
+            raise ValueError(f"weight {weight_text} must be positive")
+        mix.append((status, weight))
+    if not mix:
+        raise ValueError("no statuses given")
+    return tuple(mix)
 
 
 class Settings(BaseModel):
@@ -29,6 +50,28 @@ class Settings(BaseModel):
     log_level: LogLevel = "info"
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_secrets: int = Field(10_000, ge=1)
+    journal_size: int = Field(1000, ge=0)
+    latency_ms: float = Field(0, ge=0)
+    latency_jitter_ms: float = Field(0, ge=0)
+    latency_distribution: LatencyDistribution = "uniform"
+    latency_max_ms: float = Field(30_000, ge=0)
+    error_rate: float = Field(0, ge=0, le=1)
+    error_statuses: str = "429:0.5,500:0.3,503:0.2"
+    scenario: str | None = None
+
+    @field_validator("error_statuses")
+    @classmethod
+    def _check_error_statuses(cls, value: str) -> str:
+        try:
+            parse_error_mix(value)
+        except ValueError as exc:
+            raise ValueError(f"expected STATUS:WEIGHT,... ({exc})") from None
+        return value
+
+    @property
+    def error_mix(self) -> tuple[tuple[int, float], ...]:
+        """``error_statuses`` parsed: (status, weight) pairs."""
+        return parse_error_mix(self.error_statuses)
 
 
 class SettingsError(ValueError):
@@ -85,6 +128,39 @@ OPTIONS: tuple[Option, ...] = (
         "--max-secrets",
         "How many minted secrets are kept for look-up; expired ones are evicted first, then the oldest.",
         "N",
+    ),
+    Option(
+        "journal_size", "--journal-size", "Requests kept in the journal (oldest dropped first); 0 turns it off.", "N"
+    ),
+    Option("latency_ms", "--latency-ms", "Base latency added to every OpenAI-surface request.", "MS"),
+    Option("latency_jitter_ms", "--latency-jitter-ms", "Spread of the latency around the base.", "MS"),
+    Option(
+        "latency_distribution",
+        "--latency-distribution",
+        "How jitter is drawn: fixed (none), uniform (base +- jitter), lognormal (median base, long tail).",
+        "KIND",
+    ),
+    Option(
+        "latency_max_ms",
+        "--latency-max-ms",
+        "Cap on every delay: configured, scripted, per-request, and how long `hang` holds a connection.",
+        "MS",
+    ),
+    Option(
+        "error_rate", "--error-rate", "Share of OpenAI-surface requests (0..1) that fail with a drawn status.", "RATE"
+    ),
+    Option(
+        "error_statuses",
+        "--error-statuses",
+        "Weighted mix the error rate draws from, as STATUS:WEIGHT,...",
+        "MIX",
+    ),
+    Option(
+        "scenario",
+        "--scenario",
+        "A scenario file (JSON: settings and fault rules) loaded at start-up, or the name of a bundled one: "
+        "flaky, slow, rate-limited, outage.",
+        "FILE",
     ),
 )
 

@@ -1,13 +1,16 @@
-"""The mutable state of one running mock: clock, id source, minted secrets."""
+"""The mutable state of one running mock: clock, ids, secrets, journal, fault rules."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets as _stdlib_secrets
 from dataclasses import dataclass, field
 
 from .clock import Clock
+from .faults import FaultPlan, FaultRuleSpec
 from .ids import IdFactory
+from .journal import RequestJournal
 from .secrets import SecretStore
 from .settings import Settings
 
@@ -23,21 +26,37 @@ class MockState:
     clock: Clock
     ids: IdFactory
     secrets: SecretStore
+    journal: RequestJournal
+    faults: FaultPlan
+    chaos: random.Random
+    scenario_faults: tuple[FaultRuleSpec, ...] = ()
     identity: dict[str, str] = field(default_factory=dict)
     identity_future: asyncio.Future[dict[str, str]] | None = None
 
     @classmethod
-    def create(cls, settings: Settings, clock: Clock | None = None) -> MockState:
+    def create(
+        cls, settings: Settings, clock: Clock | None = None, scenario_faults: tuple[FaultRuleSpec, ...] = ()
+    ) -> MockState:
         # Without --seed a seed is still chosen (and echoed), so any run can be replayed.
         seed = settings.seed if settings.seed is not None else _stdlib_secrets.randbits(32)
         clock = clock or Clock()
-        return cls(
+        state = cls(
             settings=settings,
             seed=seed,
             clock=clock,
             ids=IdFactory(seed),
             secrets=SecretStore(clock, settings.max_secrets),
+            journal=RequestJournal(settings.journal_size),
+            faults=FaultPlan(),
+            chaos=random.Random(f"{seed}:faults"),
+            scenario_faults=scenario_faults,
         )
+        state._load_scenario_faults()
+        return state
+
+    def _load_scenario_faults(self) -> None:
+        for spec in self.scenario_faults:
+            self.faults.add(spec, scope=None)
 
     async def identity_headers(self) -> dict[str, str]:
         """``openai-organization`` and ``openai-project``, once the identity is made."""
@@ -48,13 +67,19 @@ class MockState:
                 self.identity = make_identity(self.seed)
             else:
                 self.identity = await asyncio.shield(self.identity_future)
-        return {
-            "openai-organization": self.identity["organization"],
-            "openai-project": self.identity["project"],
-        }
+        return {"openai-organization": self.identity["organization"], "openai-project": self.identity["project"]}
 
-    def reset(self) -> None:
-        """Back to a fresh server: no secrets, the real time, the seed's first draw."""
+    def reset(self, scope: str | None = None) -> None:
+        """Back to a fresh server; with a scope, forget only that scope's journal, faults and secrets."""
+        if scope is not None:
+            self.journal.clear(scope)
+            self.faults.clear(scope)
+            self.secrets.clear(scope)
+            return
+        self.journal.clear()
+        self.faults = FaultPlan()
+        self._load_scenario_faults()
         self.secrets.clear()
         self.clock.reset()
         self.ids.reseed()
+        self.chaos = random.Random(f"{self.seed}:faults")

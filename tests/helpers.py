@@ -49,7 +49,7 @@ def server_thread(settings: Settings | None = None) -> Iterator[str]:
     holder: dict[str, Any] = {}
 
     async def start() -> None:
-        runner = web.AppRunner(create_app(settings))
+        runner = web.AppRunner(create_app(settings), handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -1,15 +1,219 @@
-"""The control surface under ``/__mock/``: never faulted, never in OpenAI's namespace."""
+"""The control surface under ``/__mock/``: JSON in and out, errors in OpenAI's envelope.
+
+Never faulted, never delayed, never journaled. Every route honours ``X-Mock-Scope``:
+listings, clearing and reset then cover only that scope.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Annotated, Any
+
 from aiohttp import web
+from pydantic import model_validator
 
 from .._version import __version__
-from ..body import dump_json
+from ..body import dump_json, parse_json_object
+from ..errors import OpenAIError
+from ..faults import FaultRuleSpec
+from ..keys import STATE
+from ..middleware import SCOPE_HEADER
+from ..openapi import control_openapi
+from ..presets import PRESETS
+from ..schemas._base import DecimalRange, RequestModel, openai_error
+from ..schemas.validation import validate_model
+from ..secrets import ClientSecret
 
-__all__ = ["health"]
+__all__ = [
+    "add_faults",
+    "clear_faults",
+    "clear_requests",
+    "clock",
+    "delete_fault",
+    "get_secret",
+    "health",
+    "list_faults",
+    "list_presets",
+    "list_requests",
+    "list_secrets",
+    "openapi",
+    "reset",
+    "revoke_secret",
+    "set_clock",
+    "settings",
+]
+
+
+def _json(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=dump_json(payload), content_type="application/json")
+
+
+def _scope(request: web.Request) -> str | None:
+    return request.headers.get(SCOPE_HEADER) or None
+
+
+def _not_found(what: str, key: str) -> OpenAIError:
+    return OpenAIError(404, f"No {what} found with id '{key}'.", code="not_found")
 
 
 async def health(request: web.Request) -> web.Response:
     """``{"status": "ok", "version": ...}``; the Docker HEALTHCHECK calls it."""
-    return web.Response(body=dump_json({"status": "ok", "version": __version__}), content_type="application/json")
+    return _json({"status": "ok", "version": __version__})
+
+
+async def settings(request: web.Request) -> web.Response:
+    """The settings in force, with the seed actually used."""
+    state = request.app[STATE]
+    data = state.settings.model_dump()
+    data["seed"] = state.seed
+    data["api_keys"] = [f"{key[:3]}***" for key in state.settings.api_keys]
+    return _json(data)
+
+
+# --- secrets ---------------------------------------------------------------------------------------
+
+
+def secret_view(secret: ClientSecret, now: float) -> dict[str, Any]:
+    return {
+        "value": secret.value,
+        "created_at": secret.created_at,
+        "expires_at": secret.expires_at,
+        "status": secret.status(now),
+        "scope": secret.scope,
+        "session": secret.session,
+    }
+
+
+async def list_secrets(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    now = state.clock.now()
+    return _json({"data": [secret_view(s, now) for s in state.secrets.list(_scope(request))]})
+
+
+def _secret(request: web.Request) -> ClientSecret:
+    value = request.match_info["value"]
+    secret = request.app[STATE].secrets.get(value)
+    if secret is None:
+        raise OpenAIError(404, f"No client secret found with value '{value}'.", param="value", code="not_found")
+    return secret
+
+
+async def get_secret(request: web.Request) -> web.Response:
+    return _json(secret_view(_secret(request), request.app[STATE].clock.now()))
+
+
+async def revoke_secret(request: web.Request) -> web.Response:
+    secret = _secret(request)
+    secret.revoked = True
+    return _json(secret_view(secret, request.app[STATE].clock.now()))
+
+
+# --- journal ---------------------------------------------------------------------------------------
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return _json({"data": [entry.to_json() for entry in state.journal.entries(_scope(request))]})
+
+
+async def clear_requests(request: web.Request) -> web.Response:
+    request.app[STATE].journal.clear(_scope(request))
+    return _json({"data": []})
+
+
+# --- faults ----------------------------------------------------------------------------------------
+
+
+async def add_faults(request: web.Request) -> web.Response:
+    """One rule (an object) or several in order (an array); answers with what was added."""
+    state = request.app[STATE]
+    raw = await request.read()
+    scope = _scope(request)
+    stripped = raw.lstrip()
+    if stripped.startswith(b"["):
+        items = parse_json_object(b'{"rules": ' + raw + b"}")["rules"]
+        specs = [validate_model(FaultRuleSpec, item, prefix=f"[{index}]") for index, item in enumerate(items)]
+        added = [state.faults.add(spec, scope) for spec in specs]
+        return _json({"data": [rule.to_json() for rule in added]}, status=201)
+    spec = validate_model(FaultRuleSpec, parse_json_object(raw))
+    return _json(state.faults.add(spec, scope).to_json(), status=201)
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return _json({"data": [rule.to_json() for rule in state.faults.rules(_scope(request))]})
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    request.app[STATE].faults.clear(_scope(request))
+    return _json({"data": []})
+
+
+async def delete_fault(request: web.Request) -> web.Response:
+    rule_id = request.match_info["rule_id"]
+    rule = request.app[STATE].faults.remove(rule_id)
+    if rule is None:
+        raise _not_found("fault rule", rule_id)
+    return _json(rule.to_json())
+
+
+async def list_presets(request: web.Request) -> web.Response:
+    return _json({"data": [{"name": p.name, "status": p.status, "summary": p.summary} for p in PRESETS.values()]})
+
+
+# --- clock -----------------------------------------------------------------------------------------
+
+
+class ClockUpdate(RequestModel):
+    """``{"advance": seconds}`` or ``{"set": epoch}``, exactly one."""
+
+    advance: Annotated[float, DecimalRange(-10 * 365 * 86400, 10 * 365 * 86400)] | None = None
+    set: Annotated[float, DecimalRange(0, 2**32)] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ClockUpdate:
+        if (self.advance is None) == (self.set is None):
+            raise openai_error(
+                "missing_required_parameter",
+                "Missing required parameter: 'advance'. Send exactly one of 'advance' (seconds) or 'set' (epoch).",
+                subpath="advance",
+            )
+        return self
+
+
+def _clock_view(request: web.Request) -> dict[str, Any]:
+    clock = request.app[STATE].clock
+    now = clock.now()
+    return {
+        "now": now,
+        "offset": clock.offset,
+        "iso": dt.datetime.fromtimestamp(now, tz=dt.UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+async def clock(request: web.Request) -> web.Response:
+    return _json(_clock_view(request))
+
+
+async def set_clock(request: web.Request) -> web.Response:
+    update = validate_model(ClockUpdate, parse_json_object(await request.read()))
+    state = request.app[STATE]
+    if update.advance is not None:
+        state.clock.advance(update.advance)
+    elif update.set is not None:
+        state.clock.set(update.set)
+    return _json(_clock_view(request))
+
+
+# --- reset and the document ------------------------------------------------------------------------
+
+
+async def reset(request: web.Request) -> web.Response:
+    """Back to a fresh server; with ``X-Mock-Scope``, only that scope's journal, faults and secrets."""
+    scope = _scope(request)
+    request.app[STATE].reset(scope)
+    return _json({"status": "reset", "scope": scope})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return _json(control_openapi())

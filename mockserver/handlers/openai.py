@@ -8,6 +8,7 @@ from ..auth import authenticate
 from ..body import dump_json, parse_json_object
 from ..defaults import DEFAULT_EXPIRES_AFTER_SECONDS, session_from_request
 from ..keys import STATE
+from ..middleware import SCOPE_HEADER
 from ..schemas import RealtimeCreateClientSecretRequest, validate_model
 from ..secrets import ClientSecret
 
@@ -28,6 +29,7 @@ async def create_client_secret(request: web.Request) -> web.Response:
         created_at=created_at,
         expires_at=created_at + seconds,
         session=session_from_request(parsed, state.ids.session_id()),
+        scope=request.headers.get(SCOPE_HEADER) or None,
     )
     state.secrets.add(secret)
     payload = {"value": secret.value, "expires_at": secret.expires_at, "session": secret.session}

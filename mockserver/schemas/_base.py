@@ -13,7 +13,8 @@ import typing
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, GetCoreSchemaHandler, model_validator
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from ..errors import describe_json_type, format_number, oxford_list, quote
@@ -88,7 +89,23 @@ class RequestModel(BaseModel):
 # --- scalar helpers --------------------------------------------------------------------------------
 
 
-def OneOf(*allowed: str) -> BeforeValidator:
+class _Constraint:
+    """Annotated metadata: a check that runs before pydantic's own, plus what JSON Schema should say."""
+
+    def __init__(self, check: Callable[[Any], Any], json_schema: dict[str, Any]) -> None:
+        self.check = check
+        self.json_schema = json_schema
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.update(self.json_schema)
+        return json_schema
+
+
+def OneOf(*allowed: str) -> _Constraint:  # noqa: N802 - reads as a type in models
     """``Annotated[str, OneOf("a", "b")]``: a string restricted to ``allowed``, with OpenAI's wording."""
 
     def check(value: Any) -> Any:
@@ -98,7 +115,7 @@ def OneOf(*allowed: str) -> BeforeValidator:
             raise invalid_value(value, allowed)
         return value
 
-    return BeforeValidator(check)
+    return _Constraint(check, {"enum": list(allowed)})
 
 
 def range_check(kind: str, low: float | None, high: float | None) -> Callable[[Any], Any]:
@@ -126,14 +143,18 @@ def range_check(kind: str, low: float | None, high: float | None) -> Callable[[A
     return check
 
 
-def IntRange(low: int | None = None, high: int | None = None) -> BeforeValidator:
+def _bounds(low: float | None, high: float | None) -> dict[str, Any]:
+    return {k: v for k, v in (("minimum", low), ("maximum", high)) if v is not None}
+
+
+def IntRange(low: int | None = None, high: int | None = None) -> _Constraint:  # noqa: N802
     """``Annotated[int, IntRange(lo, hi)]``: ``integer_below_min_value`` / ``..._above_...`` outside."""
-    return BeforeValidator(range_check("integer", low, high))
+    return _Constraint(range_check("integer", low, high), _bounds(low, high))
 
 
-def DecimalRange(low: float | None = None, high: float | None = None) -> BeforeValidator:
+def DecimalRange(low: float | None = None, high: float | None = None) -> _Constraint:  # noqa: N802
     """``Annotated[float, DecimalRange(lo, hi)]``: ``decimal_below_min_value`` / ``..._above_...``."""
-    return BeforeValidator(range_check("decimal", low, high))
+    return _Constraint(range_check("decimal", low, high), _bounds(low, high))
 
 
 # --- unions ----------------------------------------------------------------------------------------

@@ -1,0 +1,95 @@
+"""The request journal: a bounded ring of what the OpenAI surface received and answered."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import mask_key
+
+__all__ = ["JournalEntry", "RequestJournal", "mask_authorization", "masked_headers"]
+
+#: Headers whose values are credentials; they are masked before anything is recorded.
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "api-key", "x-api-key", "openai-api-key"})
+
+
+def mask_authorization(value: str) -> str:
+    """``Bearer sk-test-abcdefgh1234`` -> ``Bearer sk-test-******1234``; short keys keep 3 characters."""
+    scheme, space, credentials = value.partition(" ")
+    if not space:
+        scheme, credentials = "", value
+    masked = mask_key(credentials) if len(credentials) > 12 else credentials[:3] + "*" * max(len(credentials) - 3, 0)
+    return f"{scheme} {masked}" if scheme else masked
+
+
+def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Request headers as recorded: names lower-cased, credentials masked."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        out[key] = mask_authorization(value) if key in _SECRET_HEADERS else value
+    return out
+
+
+@dataclass
+class JournalEntry:
+    """One request to the OpenAI surface and what the mock did with it."""
+
+    id: str
+    time: float
+    scope: str | None
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    status: int | None = None
+    fault: str | None = None
+    error: str | None = None
+    layer: str | None = None
+    rule_id: str | None = None
+    latency_ms: float = 0.0
+    duration_ms: float = 0.0
+    client_disconnected: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        extra = data.pop("extra")
+        data.update(extra)
+        return data
+
+
+class RequestJournal:
+    """Newest last, at most ``limit`` entries (0 turns recording off); older entries fall out."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._entries: deque[JournalEntry] = deque(maxlen=max(limit, 1))
+
+    @property
+    def enabled(self) -> bool:
+        return self.limit > 0
+
+    def record(self, entry: JournalEntry) -> None:
+        if self.enabled:
+            self._entries.append(entry)
+
+    def entries(self, scope: str | None = None) -> list[JournalEntry]:
+        """All entries, or only those of ``scope`` when one is given."""
+        if scope is None:
+            return list(self._entries)
+        return [entry for entry in self._entries if entry.scope == scope]
+
+    def clear(self, scope: str | None = None) -> None:
+        if scope is None:
+            self._entries.clear()
+        else:
+            kept = [entry for entry in self._entries if entry.scope != scope]
+            self._entries.clear()
+            self._entries.extend(kept)
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,270 @@
+"""The mock's own OpenAPI document, served at ``GET /__mock/openapi.json``.
+
+It covers the control surface and the emulated OpenAI endpoint. The request schema
+of the OpenAI endpoint is generated from the same pydantic models that validate it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from ._version import __version__
+from .faults import CONNECTION_FAULTS
+from .presets import PRESETS
+
+__all__ = ["control_openapi"]
+
+_REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _list_of(name: str) -> dict[str, Any]:
+    return {"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": _ref(name)}}}
+
+
+_ERROR = _json_response("An error in OpenAI's envelope.", _ref("ErrorResponse"))
+_SCOPE = {
+    "name": "X-Mock-Scope",
+    "in": "header",
+    "required": False,
+    "description": "Partition journal, faults and secrets by this name (parallel tests sharing one server).",
+    "schema": {"type": "string"},
+}
+
+
+def _static_schemas() -> dict[str, Any]:
+    nullable_string = {"type": ["string", "null"]}
+    return {
+        "ErrorResponse": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["message", "type", "param", "code"],
+                    "properties": {
+                        "message": {"type": "string"},
+                        "type": {"type": "string"},
+                        "param": nullable_string,
+                        "code": {"type": ["string", "integer", "null"]},
+                    },
+                }
+            },
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "version"],
+            "properties": {"status": {"const": "ok"}, "version": {"type": "string"}},
+        },
+        "Secret": {
+            "type": "object",
+            "required": ["value", "created_at", "expires_at", "status", "scope", "session"],
+            "properties": {
+                "value": {"type": "string", "pattern": "^ek_[0-9a-f]{32}$"},
+                "created_at": {"type": "integer"},
+                "expires_at": {"type": "integer"},
+                "status": {"enum": ["active", "expired", "revoked"]},
+                "scope": nullable_string,
+                "session": {"type": "object"},
+            },
+        },
+        "JournalEntry": {
+            "type": "object",
+            "required": ["id", "time", "scope", "method", "path", "headers", "body", "status"],
+            "properties": {
+                "id": {"type": "string"},
+                "time": {"type": "number"},
+                "scope": nullable_string,
+                "method": {"type": "string"},
+                "path": {"type": "string"},
+                "query": {"type": "object", "additionalProperties": {"type": "string"}},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "body": {},
+                "status": {"type": ["integer", "null"]},
+                "fault": {"type": ["string", "null"]},
+                "error": {"type": ["string", "null"]},
+                "layer": {"enum": ["scripted", "header", "configured", None]},
+                "rule_id": nullable_string,
+                "latency_ms": {"type": "number"},
+                "duration_ms": {"type": "number"},
+                "client_disconnected": {"type": "boolean"},
+            },
+        },
+        "FaultMatch": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "path": {"type": "string", "description": "Exact path or glob, e.g. /v1/realtime/*"},
+                "method": {"type": "string"},
+                "model": {"type": "string"},
+                "session_type": {"enum": ["realtime", "transcription"]},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+        "FaultRuleInput": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "At least one of status, error, latency_ms or fault.",
+            "properties": {
+                "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                "error": {"enum": list(PRESETS)},
+                "times": {"type": ["integer", "null"], "minimum": 1, "description": "null: until cleared"},
+                "latency_ms": {"type": "number", "minimum": 0},
+                "fault": {"enum": list(CONNECTION_FAULTS)},
+                "retry_after_ms": {"type": "integer", "minimum": 0},
+                "retry_after": {"type": "number", "minimum": 0},
+                "x_should_retry": {"type": "boolean"},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "code": {"type": "string"},
+                "match": _ref("FaultMatch"),
+            },
+        },
+        "FaultRule": {
+            "type": "object",
+            "required": ["id", "scope", "times", "applied"],
+            "properties": {
+                "id": {"type": "string"},
+                "scope": nullable_string,
+                "times": {"type": ["integer", "null"]},
+                "applied": {"type": "integer"},
+            },
+        },
+        "Preset": {
+            "type": "object",
+            "required": ["name", "status", "summary"],
+            "properties": {"name": {"type": "string"}, "status": {"type": "integer"}, "summary": {"type": "string"}},
+        },
+        "Clock": {
+            "type": "object",
+            "required": ["now", "offset", "iso"],
+            "properties": {"now": {"type": "number"}, "offset": {"type": "number"}, "iso": {"type": "string"}},
+        },
+        "ClockUpdate": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "Exactly one of advance (seconds, may be negative) or set (epoch seconds).",
+            "properties": {
+                "advance": {"type": "number", "minimum": -315360000, "maximum": 315360000},
+                "set": {"type": "number", "minimum": 0, "maximum": 4294967296},
+            },
+        },
+        "ClientSecretResponse": {
+            "type": "object",
+            "required": ["value", "expires_at", "session"],
+            "properties": {
+                "value": {"type": "string", "pattern": "^ek_[0-9a-f]{32}$"},
+                "expires_at": {"type": "integer"},
+                "session": {"type": "object", "required": ["type", "object", "id"]},
+            },
+        },
+    }
+
+
+@cache
+def control_openapi() -> dict[str, Any]:
+    """The document (built once; callers must not mutate it)."""
+    from .schemas.requests import RealtimeCreateClientSecretRequest  # noqa: PLC0415 - heavy, only on demand
+
+    request_schema = RealtimeCreateClientSecretRequest.model_json_schema(ref_template=_REF)
+    schemas = {**request_schema.pop("$defs", {}), **_static_schemas()}
+    schemas["RealtimeCreateClientSecretRequest"] = request_schema
+
+    def op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        return {"summary": summary, "parameters": [_SCOPE], "responses": responses, **extra}
+
+    def body(name: str) -> dict[str, Any]:
+        return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+    mint = {
+        "summary": "Mint an ephemeral ek_ client secret (the emulated OpenAI endpoint).",
+        "security": [{"bearer": []}],
+        "parameters": [_SCOPE],
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": _ref("RealtimeCreateClientSecretRequest")}},
+        },
+        "responses": {
+            "200": _json_response("The secret and its session.", _ref("ClientSecretResponse")),
+            "400": _ERROR,
+            "401": _ERROR,
+            "413": _ERROR,
+        },
+    }
+    paths: dict[str, Any] = {
+        "/v1/realtime/client_secrets": {"post": mint},
+        "/__mock/health": {"get": op("Liveness.", {"200": _json_response("Alive.", _ref("Health"))})},
+        "/__mock/settings": {
+            "get": op("The settings in force, with the seed used.", {"200": _json_response("Settings.", {})})
+        },
+        "/__mock/secrets": {"get": op("Minted secrets.", {"200": _json_response("Secrets.", _list_of("Secret"))})},
+        "/__mock/secrets/{value}": {
+            "parameters": [{"name": "value", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "get": op("One minted secret.", {"200": _json_response("The secret.", _ref("Secret")), "404": _ERROR}),
+            "delete": op("Revoke a secret.", {"200": _json_response("Revoked.", _ref("Secret")), "404": _ERROR}),
+        },
+        "/__mock/requests": {
+            "get": op(
+                "The request journal, newest last.", {"200": _json_response("Entries.", _list_of("JournalEntry"))}
+            ),
+            "delete": op("Clear the journal.", {"200": _json_response("Cleared.", _list_of("JournalEntry"))}),
+        },
+        "/__mock/faults": {
+            "get": op("Scripted fault rules.", {"200": _json_response("Rules.", _list_of("FaultRule"))}),
+            "post": op(
+                "Add a rule (an object) or several in order (an array).",
+                {"201": _json_response("Added.", {}), "400": _ERROR},
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    _ref("FaultRuleInput"),
+                                    {"type": "array", "items": _ref("FaultRuleInput")},
+                                ]
+                            }
+                        }
+                    },
+                },
+            ),
+            "delete": op("Clear the rules.", {"200": _json_response("Cleared.", _list_of("FaultRule"))}),
+        },
+        "/__mock/faults/{rule_id}": {
+            "parameters": [{"name": "rule_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "delete": op("Remove one rule.", {"200": _json_response("Removed.", _ref("FaultRule")), "404": _ERROR}),
+        },
+        "/__mock/presets": {"get": op("Error presets.", {"200": _json_response("Presets.", _list_of("Preset"))})},
+        "/__mock/clock": {
+            "get": op("The server's clock.", {"200": _json_response("Clock.", _ref("Clock"))}),
+            "post": op(
+                "Move the clock.",
+                {"200": _json_response("Clock.", _ref("Clock")), "400": _ERROR},
+                requestBody=body("ClockUpdate"),
+            ),
+        },
+        "/__mock/reset": {
+            "post": op("Back to a fresh server (or forget one scope).", {"200": _json_response("Reset.", {})})
+        },
+        "/__mock/openapi.json": {"get": op("This document.", {"200": _json_response("OpenAPI 3.1.", {})})},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "openai-realtime-mock",
+            "version": __version__,
+            "description": "Control surface of the mock (/__mock/...) and the emulated OpenAI endpoint.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
