@@ -17,8 +17,8 @@ def make_client(aiohttp_client: Callable[..., Awaitable[TestClient]]) -> MakeCli
     """A real-socket aiohttp client for a mock built from ``Settings(**overrides)``."""
 
     async def make(**overrides: object) -> TestClient:
-        # As the real server runs: a client that gives up cancels its handler.
-        return await aiohttp_client(create_app(Settings(**overrides)), server_kwargs={"handler_cancellation": True})
+        # aiohttp's TestServer runs with handler_cancellation=True, as the real server does.
+        return await aiohttp_client(create_app(Settings(**overrides)))
 
     return make
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mockserver.presets import PRESETS
+from mockserver.scenario import BUNDLED
 from mockserver.settings import OPTIONS
 from tests.helpers import ROOT
 
@@ -35,3 +37,11 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "pip install --quiet -e '.[test]'" in ci
     assert "scripts/check.py" in ci
+
+
+def test_readme_lists_every_preset_and_scenario() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name, preset in PRESETS.items():
+        assert f"| `{name}` | {preset.status} | {preset.summary} |" in readme
+    for name in BUNDLED:
+        assert f"`{name}`" in readme
