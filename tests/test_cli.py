@@ -11,6 +11,7 @@ import sys
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -194,3 +195,36 @@ def test_invalid_values_name_their_source() -> None:
         build_settings(_parse("--log-level", "loud"), {})
     with pytest.raises(SettingsError, match="MOCKSERVER_PORT"):
         build_settings(_parse(), {"MOCKSERVER_PORT": "70000"})
+
+
+def test_bundled_scenario_by_name_from_the_command_line() -> None:
+    with running("--scenario", "outage") as (_process, port):
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            _mint(port)
+        assert caught.value.code == 503
+        caught.value.close()
+
+
+def test_unreadable_scenario_gives_one_line_and_exit_2(tmp_path: Any) -> None:
+    for content, expected in [
+        (None, "cannot read scenario file"),
+        ("{not json", "is not valid JSON"),
+        ('{"settings": {"latency": 5}}', "unknown setting(s) latency"),
+        ('{"faults": [{"status": 200}]}', "faults[0]"),
+    ]:
+        path = tmp_path / "scenario.json"
+        if content is not None:
+            path.write_text(content)
+        result = subprocess.run(
+            [sys.executable, "-m", "mockserver", "--port", "0", "--scenario", str(path)],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=START_TIMEOUT,
+            check=False,
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert expected in result.stderr
+        assert "Traceback" not in result.stderr
+        path.unlink(missing_ok=True)
