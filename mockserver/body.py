@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import OpenAIError, describe_json_type, invalid_json
 
-__all__ = ["dump_json", "parse_json_object"]
+__all__ = ["dump_json", "parse_json", "parse_json_object"]
 
 
 def _reject_constant(name: str) -> float:
@@ -31,6 +31,15 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     """
     if not raw.strip():
         return {}
+    value = parse_json(raw)
+    if not isinstance(value, dict):
+        got = describe_json_type(value)
+        raise OpenAIError(400, f"Invalid body: expected a JSON object, but got {got} instead.", code="invalid_type")
+    return value
+
+
+def parse_json(raw: bytes) -> Any:
+    """Any JSON value, strictly (no NaN, no lone surrogates); OpenAI's parse error otherwise."""
     try:
         value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError):
@@ -43,9 +52,6 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
             raise invalid_json()
     except RecursionError:
         raise invalid_json() from None
-    if not isinstance(value, dict):
-        got = describe_json_type(value)
-        raise OpenAIError(400, f"Invalid body: expected a JSON object, but got {got} instead.", code="invalid_type")
     return value
 
 

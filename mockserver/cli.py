@@ -65,9 +65,10 @@ async def serve(settings: Settings, *, ready_message: bool = True) -> None:
         handle_signals=False,
         handler_cancellation=True,
         access_log=log if settings.log_level == "debug" else None,
+        shutdown_timeout=5.0,
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=5.0)
+    site = web.TCPSite(runner, settings.host, settings.port)
     try:
         await site.start()
     except OSError as exc:

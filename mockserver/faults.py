@@ -150,21 +150,27 @@ class FaultRule:
     code: str | None = None
     match: dict[str, Any] = field(default_factory=dict)
     applied: int = 0
+    #: A scenario's rules belong to the whole server: they apply in every scope.
+    all_scopes: bool = False
 
     @classmethod
-    def from_spec(cls, spec: FaultRuleSpec, rule_id: str, scope: str | None) -> FaultRule:
+    def from_spec(cls, spec: FaultRuleSpec, rule_id: str, scope: str | None, *, all_scopes: bool = False) -> FaultRule:
         data = spec.model_dump(exclude={"match", "times", "headers"})
         return cls(
             id=rule_id,
             scope=scope,
+            all_scopes=all_scopes,
             remaining=spec.times,
             headers=dict(spec.headers or {}),
             match=spec.match.model_dump(exclude_none=True) if spec.match else {},
             **data,
         )
 
+    def in_scope(self, scope: str | None) -> bool:
+        return self.all_scopes or self.scope == scope
+
     def matches(self, facts: RequestFacts) -> bool:
-        if self.scope != facts.scope:
+        if not self.in_scope(facts.scope):
             return False
         match = self.match
         if "path" in match and not fnmatch.fnmatchcase(facts.path, match["path"]):
@@ -183,6 +189,7 @@ class FaultRule:
         return {
             "id": self.id,
             "scope": self.scope,
+            "all_scopes": self.all_scopes,
             "status": self.status,
             "error": self.error,
             "times": self.remaining,
@@ -233,14 +240,15 @@ class FaultPlan:
         self._rules: list[FaultRule] = []
         self._next_id = 1
 
-    def add(self, spec: FaultRuleSpec, scope: str | None) -> FaultRule:
-        rule = FaultRule.from_spec(spec, f"fault_{self._next_id}", scope)
+    def add(self, spec: FaultRuleSpec, scope: str | None, *, all_scopes: bool = False) -> FaultRule:
+        rule = FaultRule.from_spec(spec, f"fault_{self._next_id}", scope, all_scopes=all_scopes)
         self._next_id += 1
         self._rules.append(rule)
         return rule
 
     def rules(self, scope: str | None = None) -> list[FaultRule]:
-        return [r for r in self._rules if scope is None or r.scope == scope]
+        """Every rule, or those that apply in ``scope`` (a scenario's apply in all)."""
+        return [r for r in self._rules if scope is None or r.in_scope(scope)]
 
     def remove(self, rule_id: str) -> FaultRule | None:
         for index, rule in enumerate(self._rules):
@@ -249,7 +257,8 @@ class FaultPlan:
         return None
 
     def clear(self, scope: str | None = None) -> None:
-        self._rules = [] if scope is None else [r for r in self._rules if r.scope != scope]
+        """Drop every rule, or only those added in ``scope``."""
+        self._rules = [] if scope is None else [r for r in self._rules if r.all_scopes or r.scope != scope]
 
     def take(self, facts: RequestFacts, cap_ms: float) -> Decision | None:
         """Use up one application of the first rule matching ``facts``."""

@@ -56,7 +56,7 @@ class MockState:
 
     def _load_scenario_faults(self) -> None:
         for spec in self.scenario_faults:
-            self.faults.add(spec, scope=None)
+            self.faults.add(spec, scope=None, all_scopes=True)
 
     async def identity_headers(self) -> dict[str, str]:
         """``openai-organization`` and ``openai-project``, once the identity is made."""

@@ -33,6 +33,7 @@ OVERLOADED = "The engine is currently overloaded, please try again later."
 RULE_KEYS = [
     "id",
     "scope",
+    "all_scopes",
     "status",
     "error",
     "times",
@@ -105,7 +106,7 @@ async def add_rule(client: TestClient, rule: Any, headers: dict[str, str] | None
 def rule_json(rule_id: str, **fields: Any) -> dict[str, Any]:
     """A fault rule as the server shows it: every key, defaults filled in."""
     base: dict[str, Any] = dict.fromkeys(RULE_KEYS)
-    base.update(id=rule_id, times=1, applied=0, headers={}, match={})
+    base.update(id=rule_id, all_scopes=False, times=1, applied=0, headers={}, match={})
     base.update(fields)
     return base
 
@@ -780,13 +781,14 @@ async def test_outage_scenario(make_client: MakeClient) -> None:
         response = await client.post(path, json=body, headers=headers)
         await expect_error(response, 503, None, None, OVERLOADED, type_="server_error")
     rules = (await get_json(client, "/__mock/faults"))["data"]
-    assert rules == [rule_json("fault_1", error="overloaded", times=None, applied=len(requests))]
+    assert rules == [rule_json("fault_1", error="overloaded", times=None, applied=len(requests), all_scopes=True)]
 
     assert (await client.delete("/__mock/faults")).status == 200
     await mint(client)
 
     assert (await client.post("/__mock/reset")).status == 200
-    assert (await get_json(client, "/__mock/faults"))["data"] == [rule_json("fault_1", error="overloaded", times=None)]
+    expected = [rule_json("fault_1", error="overloaded", times=None, all_scopes=True)]
+    assert (await get_json(client, "/__mock/faults"))["data"] == expected
     response = await client.post(MINT, json={}, headers=AUTH)
     await expect_error(response, 503, None, None, OVERLOADED, type_="server_error")
 
@@ -794,6 +796,11 @@ async def test_outage_scenario(make_client: MakeClient) -> None:
 async def test_outage_scenario_also_fails_scoped_requests(make_client: MakeClient) -> None:
     # The outage scenario promises "every request gets 503"; a request tagged with a scope is one too.
     client = await make_client(seed=1234, scenario="outage")
+    response = await client.post(MINT, json={}, headers=scoped("a", AUTH))
+    await expect_error(response, 503, None, None, OVERLOADED, type_="server_error")
+    # It is listed in every scope, and a scoped clear leaves it in force.
+    assert len((await get_json(client, "/__mock/faults", headers=scoped("a")))["data"]) == 1
+    assert (await client.delete("/__mock/faults", headers=scoped("a"))).status == 200
     response = await client.post(MINT, json={}, headers=scoped("a", AUTH))
     await expect_error(response, 503, None, None, OVERLOADED, type_="server_error")
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import model_validator
 
 from .._version import __version__
-from ..body import dump_json, parse_json_object
+from ..body import dump_json, parse_json, parse_json_object
 from ..errors import OpenAIError
 from ..faults import FaultRuleSpec
 from ..keys import STATE
@@ -129,13 +129,13 @@ async def add_faults(request: web.Request) -> web.Response:
     state = request.app[STATE]
     raw = await request.read()
     scope = _scope(request)
-    stripped = raw.lstrip()
-    if stripped.startswith(b"["):
-        items = parse_json_object(b'{"rules": ' + raw + b"}")["rules"]
-        specs = [validate_model(FaultRuleSpec, item, prefix=f"[{index}]") for index, item in enumerate(items)]
+    body = parse_json(raw) if raw.strip() else {}
+    if isinstance(body, list):
+        # Validate every rule before adding any, so a bad one leaves the plan untouched.
+        specs = [validate_model(FaultRuleSpec, item, prefix=f"[{index}]") for index, item in enumerate(body)]
         added = [state.faults.add(spec, scope) for spec in specs]
         return _json({"data": [rule.to_json() for rule in added]}, status=201)
-    spec = validate_model(FaultRuleSpec, parse_json_object(raw))
+    spec = validate_model(FaultRuleSpec, body)
     return _json(state.faults.add(spec, scope).to_json(), status=201)
 
 

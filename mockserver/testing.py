@@ -1,0 +1,357 @@
+"""The handle tests use: a mock on 127.0.0.1:<free port>, driven by typed Python calls.
+
+Use it as ``async with MockServer() as server:`` inside an event loop (the server
+runs on that loop), or as ``with MockServer() as server:`` from sync code (the
+server runs on a background thread with its own loop). Either way the handle's
+methods are plain synchronous calls::
+
+    with MockServer(seed=7) as server:
+        server.fail_next(2, status=429, retry_after_ms=250)
+        client = OpenAI(base_url=server.base_url, api_key="sk-test")
+        client.realtime.client_secrets.create()
+        server.assert_attempts(3)
+
+The pytest plugin (``mockserver.pytest_plugin``) hands out these handles as fixtures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import copy
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+from aiohttp import web
+
+from .app import create_app
+from .errors import OpenAIError
+from .faults import FaultRule, FaultRuleSpec
+from .journal import JournalEntry
+from .keys import STATE
+from .schemas.validation import validate_model
+from .settings import Settings
+from .state import MockState
+
+__all__ = ["MockServer", "MockServerError", "SecretInfo"]
+
+T = TypeVar("T")
+
+#: How long start-up and shutdown may take before the handle gives up.
+START_TIMEOUT = 10.0
+
+
+class MockServerError(RuntimeError):
+    """The handle was misused (not started, started twice) or the server failed to start."""
+
+
+@dataclass(frozen=True)
+class SecretInfo:
+    """A minted secret as the control surface shows it."""
+
+    value: str
+    created_at: int
+    expires_at: int
+    status: Literal["active", "expired", "revoked"]
+    scope: str | None
+    session: dict[str, Any]
+
+
+class MockServer:
+    """A running mock and typed access to its journal, secrets, faults and clock.
+
+    ``settings`` (or keyword overrides such as ``seed=7``, ``latency_ms=50``)
+    configure it; the port is always chosen free on 127.0.0.1 unless given.
+    ``scope`` partitions what this handle sees and scripts, as ``X-Mock-Scope`` does.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, scope: str | None = None, **overrides: Any) -> None:
+        if settings is None:
+            overrides.setdefault("port", 0)
+            settings = Settings()
+        # Only what was set explicitly is carried over, so a scenario can still fill the rest.
+        explicit = settings.model_dump(include=settings.model_fields_set)
+        self.settings = Settings.model_validate({**explicit, **overrides}) if overrides else settings
+        self.scope = scope
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._port = 0
+
+    # --- life cycle --------------------------------------------------------------------------------
+
+    async def start(self) -> MockServer:
+        """Start on the running event loop."""
+        if self._runner is not None:
+            raise MockServerError("the mock server is already running")
+        self._loop = asyncio.get_running_loop()
+        app = create_app(self.settings)
+        runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.host, self.settings.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise MockServerError(f"cannot listen on {self.settings.host}:{self.settings.port}: {exc}") from exc
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+        return self
+
+    async def stop(self) -> None:
+        """Stop the server started by :meth:`start`."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> MockServer:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def start_in_thread(self) -> MockServer:
+        """Start on a background thread with its own loop (for sync code and sync clients)."""
+        if self._runner is not None:
+            raise MockServerError("the mock server is already running")
+        loop = asyncio.new_event_loop()
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:  # reported to the starting thread
+                started.set_exception(exc)
+                loop.close()
+                return
+            started.set_result(None)
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="mockserver", daemon=True)
+        self._thread.start()
+        try:
+            started.result(timeout=START_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            raise MockServerError(f"the mock server did not start within {START_TIMEOUT:g} s") from None
+        return self
+
+    def stop_thread(self) -> None:
+        """Stop the server started by :meth:`start_in_thread` (bounded by ``START_TIMEOUT``)."""
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        self._thread = None
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(START_TIMEOUT)
+
+    def __enter__(self) -> MockServer:
+        return self.start_in_thread()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop_thread()
+
+    # --- where it is -------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    @property
+    def port(self) -> int:
+        self._require()
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (no trailing slash)."""
+        host = self.settings.host if self.settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``: what an SDK's ``base_url`` should be."""
+        return f"{self.url}/v1"
+
+    @property
+    def seed(self) -> int:
+        return self._call(lambda state: state.seed)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers to send so requests land in this handle's scope."""
+        return {"X-Mock-Scope": self.scope} if self.scope else {}
+
+    # --- journal ----------------------------------------------------------------------------------
+
+    def requests(self, *, path: str | None = None, method: str | None = None) -> list[JournalEntry]:
+        """Requests the OpenAI surface received (this handle's scope), oldest first."""
+        entries = self._call(lambda state: copy.deepcopy(state.journal.entries(self.scope)))
+        return [e for e in entries if (path is None or e.path == path) and (method is None or e.method == method)]
+
+    def clear_requests(self) -> None:
+        self._call(lambda state: state.journal.clear(self.scope))
+
+    # --- secrets ----------------------------------------------------------------------------------
+
+    def secrets(self) -> list[SecretInfo]:
+        """Minted secrets (this handle's scope), oldest first."""
+        return self._call(lambda state: [_secret_info(s, state) for s in state.secrets.list(self.scope)])
+
+    def secret(self, value: str) -> SecretInfo:
+        """One minted secret; ``KeyError`` if the mock never minted it (or has evicted it)."""
+
+        def find(state: MockState) -> SecretInfo:
+            secret = state.secrets.get(value)
+            if secret is None:
+                raise KeyError(value)
+            return _secret_info(secret, state)
+
+        return self._call(find)
+
+    def revoke(self, value: str) -> SecretInfo:
+        """Revoke a minted secret, as ``DELETE /__mock/secrets/{value}`` does."""
+
+        def revoke(state: MockState) -> SecretInfo:
+            secret = state.secrets.get(value)
+            if secret is None:
+                raise KeyError(value)
+            secret.revoked = True
+            return _secret_info(secret, state)
+
+        return self._call(revoke)
+
+    # --- faults -----------------------------------------------------------------------------------
+
+    def add_fault(self, **rule: Any) -> FaultRule:
+        """Script a fault rule (the keys of ``POST /__mock/faults``: status, error, times, ...).
+
+        Raises ``ValueError`` with OpenAI's message for an invalid rule.
+        """
+        try:
+            spec = validate_model(FaultRuleSpec, rule)
+        except OpenAIError as error:
+            raise ValueError(error.message) from None
+        return self._call(lambda state: copy.copy(state.faults.add(spec, self.scope)))
+
+    def fail_next(self, times: int = 1, status: int | None = None, **rule: Any) -> FaultRule:
+        """The next ``times`` requests fail with ``status`` (or ``error=PRESET``), then it works."""
+        if status is not None:
+            rule["status"] = status
+        return self.add_fault(times=times, **rule)
+
+    def faults(self) -> list[FaultRule]:
+        """Scripted rules still in force (this handle's scope)."""
+        return self._call(lambda state: [copy.copy(r) for r in state.faults.rules(self.scope)])
+
+    def clear_faults(self) -> None:
+        self._call(lambda state: state.faults.clear(self.scope))
+
+    # --- clock and reset --------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """The server's clock (epoch seconds)."""
+        return self._call(lambda state: state.clock.now())
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the server's clock; expiry and new secrets follow it. Returns the new time."""
+        return self._call(lambda state: state.clock.advance(seconds))
+
+    def set_clock(self, epoch: float) -> float:
+        """Pin the server's clock to ``epoch`` (it keeps running from there)."""
+        return self._call(lambda state: state.clock.set(epoch))
+
+    def reset(self) -> None:
+        """Back to a fresh server; with a scope, forget only that scope's journal, faults and secrets."""
+        self._call(lambda state: state.reset(self.scope))
+
+    # --- assertions with useful failure messages ---------------------------------------------------
+
+    def assert_attempts(self, expected: int, *, path: str | None = None) -> list[JournalEntry]:
+        """Exactly ``expected`` requests reached the OpenAI surface (retries included)."""
+        entries = self.requests(path=path)
+        if len(entries) != expected:
+            noun = "attempt" if expected == 1 else "attempts"
+            raise AssertionError(f"expected {expected} {noun}, saw {len(entries)}: {_describe(entries)}")
+        return entries
+
+    def assert_statuses(self, expected: Iterable[int | None], *, path: str | None = None) -> None:
+        """The OpenAI surface answered these statuses, in order (``None``: connection dropped)."""
+        wanted = list(expected)
+        entries = self.requests(path=path)
+        seen = [e.status for e in entries]
+        if seen != wanted:
+            raise AssertionError(f"expected statuses {wanted}, saw {seen}: {_describe(entries)}")
+
+    def assert_minted(self, expected: int) -> list[SecretInfo]:
+        """Exactly ``expected`` secrets were minted."""
+        secrets = self.secrets()
+        if len(secrets) != expected:
+            values = ", ".join(s.value for s in secrets) or "none"
+            raise AssertionError(f"expected {expected} minted secrets, saw {len(secrets)}: {values}")
+        return secrets
+
+    def assert_requested(self, *, path: str | None = None, method: str | None = "POST", **body: Any) -> JournalEntry:
+        """Some request matched ``path``/``method`` and carried these top-level body keys; lists near misses."""
+        entries = self.requests(method=method)
+        candidates = [e for e in entries if path is None or e.path == path]
+        for entry in candidates:
+            if isinstance(entry.body, Mapping) and all(entry.body.get(k) == v for k, v in body.items()):
+                return entry
+        wanted = f"{method or '*'} {path or '*'}" + (f" with {body}" if body else "")
+        raise AssertionError(f"no request matched {wanted}; saw {_describe(candidates or entries)}")
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    def _require(self) -> None:
+        if self._runner is None:
+            raise MockServerError("the mock server is not running (use `with` or `async with`)")
+
+    def _call(self, operation: Callable[[MockState], T]) -> T:
+        """Run ``operation`` on the server's state, on the server's loop when that is another thread."""
+        runner, loop = self._runner, self._loop
+        if runner is None or loop is None:
+            raise MockServerError("the mock server is not running (use `with` or `async with`)")
+        state = runner.app[STATE]
+        if self._thread is None or threading.current_thread() is self._thread:
+            return operation(state)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(operation(state))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return future.result(timeout=START_TIMEOUT)
+
+
+def _secret_info(secret: Any, state: MockState) -> SecretInfo:
+    return SecretInfo(
+        value=secret.value,
+        created_at=secret.created_at,
+        expires_at=secret.expires_at,
+        status=secret.status(state.clock.now()),
+        scope=secret.scope,
+        session=copy.deepcopy(secret.session),
+    )
+
+
+def _describe(entries: list[JournalEntry]) -> str:
+    if not entries:
+        return "no requests"
+    return "; ".join(
+        f"{e.method} {e.path} -> {e.status if e.status is not None else e.fault or 'no response'}"
+        + (f" ({e.layer} {e.error or e.fault or ''})".rstrip() if e.layer else "")
+        for e in entries
+    )
