@@ -80,6 +80,7 @@ class MockServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._port = 0
+        self._is_view = False
 
     # --- life cycle --------------------------------------------------------------------------------
 
@@ -103,7 +104,7 @@ class MockServer:
 
     async def stop(self) -> None:
         """Stop the server started by :meth:`start`."""
-        if self._runner is not None:
+        if self._runner is not None and not self._is_view:
             runner, self._runner = self._runner, None
             await runner.cleanup()
 
@@ -146,7 +147,7 @@ class MockServer:
     def stop_thread(self) -> None:
         """Stop the server started by :meth:`start_in_thread` (bounded by ``START_TIMEOUT``)."""
         thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
+        if thread is None or loop is None or self._is_view:
             return
         self._thread = None
         loop.call_soon_threadsafe(loop.stop)
@@ -159,6 +160,18 @@ class MockServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop_thread()
+
+    def scoped(self, scope: str) -> MockServer:
+        """A handle on the same running server that sees and scripts only ``scope``.
+
+        Send ``handle.headers`` (``X-Mock-Scope``) with the requests meant for it.
+        The view does not own the server: stopping it does nothing.
+        """
+        self._require()
+        view = copy.copy(self)
+        view.scope = scope
+        view._is_view = True
+        return view
 
     # --- where it is -------------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ from aiohttp.test_utils import TestClient
 
 from mockserver import Settings, create_app
 
+pytest_plugins = ["pytester"]
+
 AUTH = {"Authorization": "Bearer sk-test"}
 
 MakeClient = Callable[..., Awaitable[TestClient]]
