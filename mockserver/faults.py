@@ -246,6 +246,9 @@ class FaultPlan:
         self._rules.append(rule)
         return rule
 
+    def __bool__(self) -> bool:
+        return bool(self._rules)
+
     def rules(self, scope: str | None = None) -> list[FaultRule]:
         """Every rule, or those that apply in ``scope`` (a scenario's apply in all)."""
         return [r for r in self._rules if scope is None or r.in_scope(scope)]

@@ -9,7 +9,6 @@ faults and latency. The control surface is never faulted, delayed or journaled.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
 import struct
@@ -24,6 +23,7 @@ from .errors import OpenAIError, body_too_large, invalid_method, invalid_url
 from .faults import Decision, RequestFacts, configured_decision, decision_from_headers
 from .journal import JournalEntry, masked_headers
 from .keys import EXCHANGE, REQUEST_ID, STATE
+from .plans import NOT_JSON
 from .presets import ErrorContext, default_preset_for, render_preset
 
 __all__ = ["CONTROL_PREFIX", "OPENAI_VERSION", "SCOPE_HEADER", "openai_middleware", "surface_middleware"]
@@ -101,22 +101,24 @@ def surface_middleware() -> Any:
         state = request.app[STATE]
         started = time.perf_counter()
         scope = request.headers.get(SCOPE_HEADER) or None
+        recording = state.journal.enabled
         entry = JournalEntry(
             id=request[REQUEST_ID],
             time=state.clock.now(),
             scope=scope,
             method=request.method,
             path=request.path,
-            query=dict(request.query),
-            headers=masked_headers(request.headers),
+            query=dict(request.query) if recording else {},
+            headers=masked_headers(request.headers) if recording else {},
             body=None,
         )
         request[EXCHANGE] = entry
         try:
             raw = await request.read()
-            parsed = _journal_body(raw, entry)
-            decision = _decide(request, scope, parsed)
-            response = await _carry_out(request, decision, entry) if decision is not None else None
+            if recording:
+                _journal_body(raw, entry, state.plans.parsed(raw))
+            decision = _decide(request, scope, raw)
+            response = await _carry_out(request, decision, entry, raw) if decision is not None else None
             if response is None:
                 response = await handler(request)
             # A dropped connection sent no status at all.
@@ -142,37 +144,34 @@ def surface_middleware() -> Any:
     return middleware
 
 
-def _journal_body(raw: bytes, entry: JournalEntry) -> Any:
-    """Record the body (parsed JSON, else text) and return the parsed value for rule matching."""
+def _journal_body(raw: bytes, entry: JournalEntry, parsed: Any) -> None:
+    """Record the body: parsed JSON, or text when it is not JSON or too large to keep whole."""
     entry.extra["body_bytes"] = len(raw)
     if not raw:
-        return None
-    try:
-        parsed = json.loads(raw)
-    except (ValueError, RecursionError):
-        parsed = None
-        text = raw[:JOURNAL_BODY_LIMIT].decode("utf-8", errors="replace")
-        entry.body = text
+        return
+    if parsed is NOT_JSON or len(raw) > JOURNAL_BODY_LIMIT:
+        entry.body = raw[:JOURNAL_BODY_LIMIT].decode("utf-8", errors="replace")
     else:
-        entry.body = parsed if len(raw) <= JOURNAL_BODY_LIMIT else raw[:JOURNAL_BODY_LIMIT].decode(errors="replace")
+        entry.body = parsed
     if len(raw) > JOURNAL_BODY_LIMIT:
         entry.extra["body_truncated"] = True
-    return parsed
 
 
-def _decide(request: web.Request, scope: str | None, body: Any) -> Decision | None:
+def _decide(request: web.Request, scope: str | None, raw: bytes) -> Decision | None:
     """The three layers, first match wins: scripted, per-request headers, configured."""
     state = request.app[STATE]
     cap = state.settings.latency_max_ms
-    facts = RequestFacts.from_body(request.method, request.path, scope, body, request.headers)
-    return (
-        state.faults.take(facts, cap)
-        or decision_from_headers(request.headers, cap)
-        or configured_decision(state.settings, state.chaos)
-    )
+    scripted = None
+    if state.faults:
+        body = state.plans.parsed(raw)
+        facts = RequestFacts.from_body(request.method, request.path, scope, body, request.headers)
+        scripted = state.faults.take(facts, cap)
+    return scripted or decision_from_headers(request.headers, cap) or configured_decision(state.settings, state.chaos)
 
 
-async def _carry_out(request: web.Request, decision: Decision, entry: JournalEntry) -> web.StreamResponse | None:
+async def _carry_out(
+    request: web.Request, decision: Decision, entry: JournalEntry, raw: bytes
+) -> web.StreamResponse | None:
     """Delay, then fail or drop the connection as decided; ``None`` lets the request through."""
     state = request.app[STATE]
     entry.layer = decision.layer
@@ -187,13 +186,13 @@ async def _carry_out(request: web.Request, decision: Decision, entry: JournalEnt
 
     if decision.fails:
         entry.error = decision.error or (default_preset_for(decision.status) if decision.status else None)
-        raise _injected_error(request, decision)
+        raise _injected_error(request, decision, raw)
     return None
 
 
-def _injected_error(request: web.Request, decision: Decision) -> OpenAIError:
+def _injected_error(request: web.Request, decision: Decision, raw: bytes) -> OpenAIError:
     state = request.app[STATE]
-    body = request[EXCHANGE].body
+    body = state.plans.parsed(raw)
     session = body.get("session") if isinstance(body, dict) else None
     model = session.get("model") if isinstance(session, dict) and isinstance(session.get("model"), str) else None
     from .auth import api_key_from_header  # noqa: PLC0415 - avoids a cycle with handlers

@@ -16,15 +16,24 @@ SecretStatus = Literal["active", "expired", "revoked"]
 
 @dataclass(slots=True)
 class ClientSecret:
-    """One minted ``ek_`` key and the session it was minted with."""
+    """One minted ``ek_`` key and the session it was minted with.
+
+    The session is kept as a shared template (every mint of the same body shares
+    it) plus this secret's session id; ``session`` puts them together on demand.
+    """
 
     value: str
     created_at: int
     expires_at: int
-    session: dict[str, Any]
+    session_id: str
+    session_template: dict[str, Any]
     revoked: bool = False
     scope: str | None = None
     sessions_opened: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def session(self) -> dict[str, Any]:
+        return {**self.session_template, "id": self.session_id}
 
     def status(self, now: float) -> SecretStatus:
         if self.revoked:

@@ -11,6 +11,7 @@ from .clock import Clock
 from .faults import FaultPlan, FaultRuleSpec
 from .ids import IdFactory
 from .journal import RequestJournal
+from .plans import PlanCache
 from .secrets import SecretStore
 from .settings import Settings
 
@@ -30,6 +31,7 @@ class MockState:
     faults: FaultPlan
     chaos: random.Random
     scenario_faults: tuple[FaultRuleSpec, ...] = ()
+    plans: PlanCache = field(default_factory=PlanCache)
     identity: dict[str, str] = field(default_factory=dict)
     identity_future: asyncio.Future[dict[str, str]] | None = None
 

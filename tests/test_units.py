@@ -7,12 +7,15 @@ from typing import Any
 
 import pytest
 
+from mockserver.body import dump_json
 from mockserver.clock import Clock
 from mockserver.errors import OpenAIError, describe_json_type, format_number, mask_key, oxford_list
 from mockserver.ids import IdFactory
+from mockserver.plans import NOT_JSON, PlanCache
 from mockserver.schemas import RealtimeCreateClientSecretRequest, validate_model
 from mockserver.schemas.validation import format_param
 from mockserver.secrets import ClientSecret, SecretStore
+from tests.helpers import FIXTURES
 
 
 def first(body: Any) -> OpenAIError:
@@ -125,7 +128,7 @@ def test_id_formats_and_reproducibility() -> None:
 
 
 def _secret(value: str, created: int, expires: int) -> ClientSecret:
-    return ClientSecret(value=value, created_at=created, expires_at=expires, session={})
+    return ClientSecret(value=value, created_at=created, expires_at=expires, session_id="sess_x", session_template={})
 
 
 def test_secret_status_follows_the_clock() -> None:
@@ -160,3 +163,23 @@ def test_store_stays_bounded_under_many_adds() -> None:
         store.add(_secret(f"ek_{i}", 0, 10))
     assert len(store) == 100
     assert store.get("ek_9999") is not None
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (FIXTURES / "requests").glob("*.json")))
+def test_a_plan_renders_exactly_what_dump_json_gives(name: str) -> None:
+    plan = PlanCache().plan((FIXTURES / "requests" / name).read_bytes())
+    payload = {"value": "ek_0123", "expires_at": 1795241495, "session": plan.session_for("sess_abc")}
+    assert plan.render("ek_0123", 1795241495, "sess_abc") == dump_json(payload)
+
+
+def test_plan_cache_is_bounded_and_replays_errors() -> None:
+    cache = PlanCache(size=2)
+    for seconds in (10, 20, 30):
+        assert cache.plan(f'{{"expires_after": {{"seconds": {seconds}}}}}'.encode()).seconds == seconds
+    assert len(cache._entries) == 2
+    for _ in range(2):
+        with pytest.raises(OpenAIError) as caught:
+            cache.plan(b'{"bogus": 1}')
+        assert (caught.value.code, caught.value.param) == ("unknown_parameter", "bogus")
+    assert cache.parsed(b"{not json") is NOT_JSON
+    assert cache.parsed(b"") is None

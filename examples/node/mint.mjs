@@ -8,8 +8,7 @@ import OpenAI from "openai";
 
 const baseURL = process.env.OPENAI_BASE_URL || "http://127.0.0.1:8080/v1";
 const apiKey = process.env.OPENAI_API_KEY || "sk-test";
-// No retries: a demo should show the first answer, not hide it behind back-offs.
-const client = new OpenAI({ baseURL, apiKey, maxRetries: 0 });
+const client = new OpenAI({ baseURL, apiKey });
 
 async function main() {
   const secret = await client.realtime.clientSecrets.create({

@@ -5,11 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..auth import authenticate
-from ..body import dump_json, parse_json_object
-from ..defaults import DEFAULT_EXPIRES_AFTER_SECONDS, session_from_request
 from ..keys import STATE
 from ..middleware import SCOPE_HEADER
-from ..schemas import RealtimeCreateClientSecretRequest, validate_model
 from ..secrets import ClientSecret
 
 __all__ = ["create_client_secret"]
@@ -19,18 +16,18 @@ async def create_client_secret(request: web.Request) -> web.Response:
     """Mint an ``ek_`` secret for the session in the body (a default realtime one if none)."""
     state = request.app[STATE]
     authenticate(request.headers.get("Authorization"), state.settings.api_keys)
-    body = parse_json_object(await request.read())
-    parsed = validate_model(RealtimeCreateClientSecretRequest, body)
+    plan = state.plans.plan(await request.read())
 
     created_at = int(state.clock.now())
-    seconds = parsed.expires_after.seconds if parsed.expires_after else DEFAULT_EXPIRES_AFTER_SECONDS
+    value = state.ids.client_secret(created_at)
+    session_id = state.ids.session_id()
     secret = ClientSecret(
-        value=state.ids.client_secret(created_at),
+        value=value,
         created_at=created_at,
-        expires_at=created_at + seconds,
-        session=session_from_request(parsed, state.ids.session_id()),
+        expires_at=created_at + plan.seconds,
+        session_id=session_id,
+        session_template=plan.session,
         scope=request.headers.get(SCOPE_HEADER) or None,
     )
     state.secrets.add(secret)
-    payload = {"value": secret.value, "expires_at": secret.expires_at, "session": secret.session}
-    return web.Response(body=dump_json(payload), content_type="application/json")
+    return web.Response(body=plan.render(value, secret.expires_at, session_id), content_type="application/json")

@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""Benchmarks, side by side with a bare-aiohttp baseline measured in the same run.
+
+    python benchmarks/run.py                 # the full table (about 2 minutes)
+    python benchmarks/run.py --quick         # shorter runs, for a smoke test
+    python benchmarks/run.py --prism         # also Prism on the official spec (needs npm; not in CI)
+    python benchmarks/run.py --million       # memory over one million mints (several minutes)
+
+Servers are pinned to CPU 0 and the load generator (wrk, or a bounded Python fallback) to CPU 1
+when the machine has two cores. Every load loop is bounded in time; everything binds 127.0.0.1.
+The table is printed and written as JSON (``--json``, default benchmarks/results/latest.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+MINT = "/v1/realtime/client_secrets"
+AUTH = "Bearer sk-bench"
+MINIMAL = b'{"session": {"type": "realtime"}}'
+FULL = (ROOT / "fixtures" / "requests" / "full_realtime.json").read_bytes()
+INVALID = b'{"session": {"type": "realtime", "audio": {"input": {"format": {"type": "pcm16"}}}}}'
+PRISM_SPEC = ROOT.parent / "shared" / "reference" / "openai-openapi.yml"
+
+
+# --- servers ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    command: tuple[str, ...]
+    ready_timeout: float = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pinned(cpu: int, command: Sequence[str]) -> list[str]:
+    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+        return ["taskset", "-c", str(cpu), *command]
+    return list(command)
+
+
+def mock_target(name: str, *flags: str) -> Target:
+    return Target(name, (sys.executable, "-m", "mockserver", "--seed", "1", "--log-level", "error", *flags))
+
+
+BASELINE = Target("baseline", (sys.executable, str(HERE / "baseline_server.py")))
+
+
+def command_for(target: Target, port: int) -> list[str]:
+    if target.name == "baseline":
+        return [*target.command, str(port)]
+    if target.name == "prism":
+        return [*target.command, "-p", str(port)]
+    return [*target.command, "--port", str(port)]
+
+
+def post(port: int, body: bytes, timeout: float = 2.0) -> int:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{MINT}",
+        data=body,
+        headers={"Authorization": AUTH, "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        error.close()
+        return int(error.code)
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+@contextmanager
+def running(target: Target) -> Iterator[tuple[subprocess.Popen[bytes], int, float]]:
+    """Start ``target`` on CPU 0; yields the process, its port and the cold start (spawn to first 2xx mint)."""
+    port = free_port()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        pinned(0, command_for(target, port)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT
+    )
+    try:
+        deadline = started + target.ready_timeout
+        while True:
+            try:
+                if 200 <= post(port, MINIMAL, timeout=1.0) < 300:
+                    break
+            except OSError:
+                pass
+            if time.perf_counter() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{target.name} did not serve a 2xx mint within {target.ready_timeout} s")
+            time.sleep(0.002)
+        yield process, port, time.perf_counter() - started
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+# --- load ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    tool: str
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if not match:
+        return float("nan")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk(port: int, body: bytes, connections: int, duration: float, headers: dict[str, str]) -> Load:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body.decode())}"]
+        for name, value in {"Authorization": AUTH, "Content-Type": "application/json", **headers}.items():
+            lines.append(f'wrk.headers["{name}"] = "{value}"')
+        script.write("\n".join(lines) + "\n")
+    try:
+        command = pinned(
+            1,
+            ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", "-s", script.name,
+             f"http://127.0.0.1:{port}{MINT}"],
+        )  # fmt: skip
+        output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30, check=True).stdout
+    finally:
+        os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", output, re.MULTILINE))
+    return Load(rps, _ms(percentiles.get("50", "")), _ms(percentiles.get("99", "")), requests,
+                int(non_2xx.group(1)) if non_2xx else 0, "wrk")  # fmt: skip
+
+
+async def _python_load(port: int, body: bytes, connections: int, duration: float, headers: dict[str, str]) -> Load:
+    import aiohttp  # noqa: PLC0415 - only for the fallback
+
+    latencies: list[float] = []
+    non_2xx = 0
+    deadline = time.perf_counter() + duration
+    limit = 2_000_000  # bounded in count as well as time
+    url = f"http://127.0.0.1:{port}{MINT}"
+    all_headers = {"Authorization": AUTH, "Content-Type": "application/json", **headers}
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal non_2xx
+            while time.perf_counter() < deadline and len(latencies) < limit:
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers=all_headers) as response:
+                    await response.read()
+                    if not 200 <= response.status < 300:
+                        non_2xx += 1
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        begun = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - begun
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return Load(len(latencies) / elapsed, statistics.median(latencies), p99, len(latencies), non_2xx, "python")
+
+
+def load(port: int, body: bytes, connections: int, duration: float, headers: dict[str, str] | None = None) -> Load:
+    headers = headers or {}
+    if shutil.which("wrk"):
+        return wrk(port, body, connections, duration, headers)
+    return asyncio.run(_python_load(port, body, connections, duration, headers))
+
+
+# --- the run ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    target: str
+    case: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    tool: str
+    ratio: float | None = None
+
+
+@dataclass
+class ServerFacts:
+    target: str
+    cold_start_s: list[float] = field(default_factory=list)
+    rss_ready_mb: float = float("nan")
+    rss_after_load_mb: float = float("nan")
+
+    @property
+    def cold_start_median_s(self) -> float:
+        return statistics.median(self.cold_start_s) if self.cold_start_s else float("nan")
+
+
+def cold_starts(target: Target, times: int) -> ServerFacts:
+    facts = ServerFacts(target.name)
+    for _ in range(times):
+        with running(target) as (process, _port, cold):
+            facts.cold_start_s.append(cold)
+            facts.rss_ready_mb = rss_mb(process.pid)
+    return facts
+
+
+def measure(target: Target, cases: list[tuple[str, bytes, int, dict[str, str]]], duration: float,
+            facts: ServerFacts) -> list[Row]:  # fmt: skip
+    rows = []
+    with running(target) as (process, port, _cold):
+        load(port, MINIMAL, 16, min(1.0, duration))  # warm-up
+        for case, body, connections, headers in cases:
+            result = load(port, body, connections, duration, headers)
+            rows.append(Row(target.name, case, connections, **asdict(result)))
+        facts.rss_after_load_mb = rss_mb(process.pid)
+    return rows
+
+
+def million(duration_cap: float) -> dict[str, Any]:
+    """RSS while minting one million secrets (bounded by ``duration_cap`` seconds)."""
+    target = mock_target("mock", "--journal-size", "1000")
+    samples = []
+    with running(target) as (process, port, _cold):
+        done = 0
+        started = time.perf_counter()
+        samples.append((0, rss_mb(process.pid)))
+        while done < 1_000_000 and time.perf_counter() - started < duration_cap:
+            result = load(port, MINIMAL, 64, 10)
+            done += result.requests
+            samples.append((done, rss_mb(process.pid)))
+    return {"mints": done, "rss_mb_by_mints": samples}
+
+
+def print_table(rows: list[Row], facts: dict[str, ServerFacts]) -> None:
+    header = (
+        f"{'target':<16}{'case':<18}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'vs base':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
+        print(f"{row.target:<16}{row.case:<18}{row.connections:>6}{row.rps:>10.0f}{row.p50_ms:>9.2f}"
+              f"{row.p99_ms:>9.2f}{row.non_2xx:>9}{ratio:>9}")  # fmt: skip
+    print()
+    print(f"{'target':<16}{'cold start (median)':>21}{'RSS ready':>12}{'RSS after load':>16}")
+    for name, fact in facts.items():
+        print(
+            f"{name:<16}{fact.cold_start_median_s:>20.3f}s{fact.rss_ready_mb:>10.1f}MB{fact.rss_after_load_mb:>14.1f}MB"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per load run (default 5)")
+    parser.add_argument("--quick", action="store_true", help="1 s runs, fewer cold starts")
+    parser.add_argument("--prism", action="store_true", help="also measure Prism on the official spec")
+    parser.add_argument("--million", action="store_true", help="also mint one million secrets, sampling RSS")
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "latest.json")
+    args = parser.parse_args(argv)
+    duration = 1.0 if args.quick else args.duration
+    cold_times = 2 if args.quick else 5
+
+    targets = {
+        "baseline": BASELINE,
+        "mock": mock_target("mock", "--journal-size", "0"),
+        "mock+journal": mock_target("mock+journal"),
+        "mock+latency": mock_target("mock+latency", "--journal-size", "0", "--latency-ms", "100"),
+    }
+    facts = {name: cold_starts(target, cold_times) for name, target in targets.items() if name != "mock+latency"}
+    facts["mock+latency"] = ServerFacts("mock+latency")
+    rows: list[Row] = []
+    scaling = [("minimal", MINIMAL, c, {}) for c in (1, 16, 64)]
+    rows += measure(targets["baseline"], scaling, duration, facts["baseline"])
+    rows += measure(
+        targets["mock"],
+        [*scaling, ("full session", FULL, 64, {}), ("invalid (400)", INVALID, 64, {})],
+        duration,
+        facts["mock"],
+    )
+    rows += measure(targets["mock+journal"], [("minimal", MINIMAL, 64, {})], duration, facts["mock+journal"])
+    rows += measure(
+        targets["mock+latency"],
+        [("latency 100 ms", MINIMAL, 16, {}), ("latency 100 ms", MINIMAL, 64, {})],
+        duration,
+        facts["mock+latency"],
+    )
+    if args.prism:
+        rows += prism_rows(duration, facts)
+
+    base = {row.connections: row.rps for row in rows if row.target == "baseline"}
+    for row in rows:
+        if row.target != "baseline" and row.connections in base:
+            row.ratio = row.rps / base[row.connections]
+    print_table(rows, facts)
+
+    result: dict[str, Any] = {
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "load_tool": rows[0].tool if rows else None,
+        "duration_s": duration,
+        "rows": [asdict(row) for row in rows],
+        "servers": {name: {**asdict(f), "cold_start_median_s": f.cold_start_median_s} for name, f in facts.items()},
+    }
+    if args.million:
+        result["million"] = million(duration_cap=600)
+        samples = result["million"]["rss_mb_by_mints"]
+        print(f"\none million mints: {result['million']['mints']} minted; RSS (MB) by mints: "
+              + ", ".join(f"{n}:{mb:.1f}" for n, mb in samples[:: max(1, len(samples) // 8)]))  # fmt: skip
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten to {args.json}")
+    return 0
+
+
+def prism_rows(duration: float, facts: dict[str, ServerFacts]) -> list[Row]:
+    """Prism mocking the official spec, as the SDKs' own suites once ran against it."""
+    if not shutil.which("npx") or not PRISM_SPEC.exists():
+        print("prism: skipped (needs npx and ../shared/reference/openai-openapi.yml)", file=sys.stderr)
+        return []
+    target = Target("prism", ("npx", "--yes", "@stainless-api/prism-cli@5.15.0", "mock", str(PRISM_SPEC)), 120.0)
+    facts["prism"] = cold_starts(target, 1)
+    return measure(target, [("minimal", MINIMAL, 1, {}), ("minimal", MINIMAL, 64, {})], duration, facts["prism"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
