@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
 from aiohttp import web
 
 from .clock import Clock
 from .handlers import control, openai
-from .identity import make_identity
 from .keys import STATE
-from .middleware import openai_middleware, surface_middleware
+from .middleware import openai_middleware
 from .scenario import with_scenario
 from .settings import Settings
 from .state import MockState
@@ -28,7 +24,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """
     settings, scenario = with_scenario(settings or Settings())
     app = web.Application(
-        middlewares=[openai_middleware(), surface_middleware()],
+        middlewares=[openai_middleware()],
         client_max_size=settings.max_body_bytes,
     )
     app[STATE] = MockState.create(settings, clock, scenario.faults if scenario else ())
@@ -54,18 +50,4 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.router.add_post("/__mock/clock", control.set_clock)
     app.router.add_post("/__mock/reset", control.reset)
     app.router.add_get("/__mock/openapi.json", control.openapi)
-
-    app.cleanup_ctx.append(_identity)
     return app
-
-
-async def _identity(app: web.Application) -> AsyncIterator[None]:
-    """Invent the fake organization and project off the event loop, so start-up stays fast.
-
-    Faker takes a few hundred milliseconds to import; the first response that needs
-    the identity waits for it (see ``MockState.identity_headers``).
-    """
-    state = app[STATE]
-    state.identity_future = asyncio.get_running_loop().run_in_executor(None, make_identity, state.seed)
-    yield
-    await asyncio.wait_for(asyncio.shield(state.identity_future), timeout=10)

@@ -56,6 +56,8 @@ class OpenAIError(Exception):
     # Cloudflare's errors in front of OpenAI carry the HTTP status as an integer code.
     code: str | int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: The body already rendered, when the same error is answered again and again.
+    rendered: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         super().__init__(self.message)

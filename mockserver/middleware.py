@@ -1,9 +1,9 @@
-"""The two middlewares every request passes through.
+"""The middleware every request passes through.
 
-``openai_middleware`` (outermost): OpenAI's headers on every response and the one
-place errors are rendered. ``surface_middleware``: for the OpenAI surface only
-(anything outside ``/__mock/``), records the request in the journal and carries out
-faults and latency. The control surface is never faulted, delayed or journaled.
+It puts OpenAI's headers on every response and is the one place errors are
+rendered. For the OpenAI surface only (anything outside ``/__mock/``) it also
+records the request in the journal and carries out faults and latency. The control
+surface is never faulted, delayed or journaled.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from .journal import JournalEntry, masked_headers
 from .keys import EXCHANGE, REQUEST_ID, STATE
 from .plans import NOT_JSON
 from .presets import ErrorContext, default_preset_for, render_preset
+from .state import OPENAI_VERSION
 
-__all__ = ["CONTROL_PREFIX", "OPENAI_VERSION", "SCOPE_HEADER", "openai_middleware", "surface_middleware"]
+__all__ = ["CONTROL_PREFIX", "OPENAI_VERSION", "SCOPE_HEADER", "openai_middleware"]
 
-OPENAI_VERSION = "2020-10-01"
 CONTROL_PREFIX = "/__mock/"
 SCOPE_HEADER = "X-Mock-Scope"
 #: Request bodies larger than this are journaled as truncated text.
@@ -42,7 +42,8 @@ log = logging.getLogger("mockserver")
 
 
 def openai_middleware() -> Any:
-    """Headers OpenAI sends on every response, and the one place errors are rendered."""
+    """OpenAI's headers on every response, the one place errors are rendered, and for the
+    OpenAI surface (everything outside ``/__mock/``) the journal and the faults."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -51,7 +52,10 @@ def openai_middleware() -> Any:
         request_id = state.ids.request_id()
         request[REQUEST_ID] = request_id
         try:
-            response = await handler(request)
+            if request.path.startswith(CONTROL_PREFIX):
+                response = await handler(request)
+            else:
+                response = await _surface(request, handler, started)
         except OpenAIError as error:
             response = _render(error)
         except web.HTTPNotFound:
@@ -76,72 +80,68 @@ def openai_middleware() -> Any:
             )
         headers = response.headers
         headers["x-request-id"] = request_id
-        headers["openai-version"] = OPENAI_VERSION
         headers["openai-processing-ms"] = str(round((time.perf_counter() - started) * 1000))
-        headers.update(await state.identity_headers())
-        headers["x-mock-seed"] = str(state.seed)
+        headers.update(state.static_headers)
         return response
 
     return middleware
 
 
 def _render(error: OpenAIError) -> web.Response:
-    response = web.Response(status=error.status, body=dump_json(error.payload()), content_type="application/json")
+    body = error.rendered if error.rendered is not None else dump_json(error.payload())
+    response = web.Response(status=error.status, body=body, content_type="application/json")
     response.headers.update(error.headers)
     return response
 
 
-def surface_middleware() -> Any:
-    """Journal and faults for the OpenAI surface."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith(CONTROL_PREFIX):
+async def _surface(request: web.Request, handler: Handler, started: float) -> web.StreamResponse:
+    """An OpenAI-surface request: decide its fault, carry it out, and journal the exchange."""
+    state = request.app[STATE]
+    scope = request.headers.get(SCOPE_HEADER) or None
+    raw = await request.read()
+    if not state.journal.enabled:
+        # Nothing to record: when nothing is injected either, go straight to the handler.
+        decision = _decide(request, scope, raw)
+        if decision is None:
             return await handler(request)
-        state = request.app[STATE]
-        started = time.perf_counter()
-        scope = request.headers.get(SCOPE_HEADER) or None
-        recording = state.journal.enabled
-        entry = JournalEntry(
-            id=request[REQUEST_ID],
-            time=state.clock.now(),
-            scope=scope,
-            method=request.method,
-            path=request.path,
-            query=dict(request.query) if recording else {},
-            headers=masked_headers(request.headers) if recording else {},
-            body=None,
-        )
-        request[EXCHANGE] = entry
-        try:
-            raw = await request.read()
-            if recording:
-                _journal_body(raw, entry, state.plans.parsed(raw))
+    entry = JournalEntry(
+        id=request[REQUEST_ID],
+        time=state.clock.now(),
+        scope=scope,
+        method=request.method,
+        path=request.path,
+        query=dict(request.query),
+        headers=masked_headers(request.headers),
+        body=None,
+    )
+    request[EXCHANGE] = entry
+    try:
+        if state.journal.enabled:
+            _journal_body(raw, entry, state.plans.parsed(raw))
             decision = _decide(request, scope, raw)
-            response = await _carry_out(request, decision, entry, raw) if decision is not None else None
-            if response is None:
-                response = await handler(request)
-            # A dropped connection sent no status at all.
-            entry.status = None if entry.fault in DROPPED else response.status
-            if entry.latency_ms:
-                response.headers["Server-Timing"] = _server_timing(entry.latency_ms)
-            return response
-        except OpenAIError as error:
-            entry.status = error.status
-            if entry.latency_ms:
-                error.headers.setdefault("Server-Timing", _server_timing(entry.latency_ms))
-            raise
-        except web.HTTPException as exc:
-            entry.status = exc.status
-            raise
-        except asyncio.CancelledError:
-            entry.client_disconnected = True
-            raise
-        finally:
-            entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-            state.journal.record(entry)
-
-    return middleware
+        if decision is None:
+            response = await handler(request)
+        else:
+            response = await _carry_out(request, handler, decision, entry, raw, started)
+        # A dropped connection sent no status at all.
+        entry.status = None if entry.fault in DROPPED else response.status
+        if entry.latency_ms:
+            response.headers["Server-Timing"] = _server_timing(entry.latency_ms)
+        return response
+    except OpenAIError as error:
+        entry.status = error.status
+        if entry.latency_ms:
+            error.headers.setdefault("Server-Timing", _server_timing(entry.latency_ms))
+        raise
+    except web.HTTPException as exc:
+        entry.status = exc.status
+        raise
+    except asyncio.CancelledError:
+        entry.client_disconnected = True
+        raise
+    finally:
+        entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        state.journal.record(entry)
 
 
 def _journal_body(raw: bytes, entry: JournalEntry, parsed: Any) -> None:
@@ -170,24 +170,42 @@ def _decide(request: web.Request, scope: str | None, raw: bytes) -> Decision | N
 
 
 async def _carry_out(
-    request: web.Request, decision: Decision, entry: JournalEntry, raw: bytes
-) -> web.StreamResponse | None:
-    """Delay, then fail or drop the connection as decided; ``None`` lets the request through."""
+    request: web.Request, handler: Handler, decision: Decision, entry: JournalEntry, raw: bytes, started: float
+) -> web.StreamResponse:
+    """Answer as decided, ``latency_ms`` after the request arrived.
+
+    The answer is worked out first and sent when the delay is up, so what a client
+    measures is the injected latency, not the latency plus the work after it.
+    """
     state = request.app[STATE]
     entry.layer = decision.layer
     entry.rule_id = decision.rule_id
     entry.fault = decision.fault
     if decision.latency_ms > 0:
         entry.latency_ms = round(decision.latency_ms, 3)
-        await asyncio.sleep(decision.latency_ms / 1000)
+    deadline = started + decision.latency_ms / 1000
 
     if decision.fault is not None:
+        await _sleep_until(deadline)
         return await _connection_fault(request, decision.fault, state.settings.latency_max_ms)
-
     if decision.fails:
         entry.error = decision.error or (default_preset_for(decision.status) if decision.status else None)
-        raise _injected_error(request, decision, raw)
-    return None
+        error = _injected_error(request, decision, raw)
+        await _sleep_until(deadline)
+        raise error
+    try:
+        response = await handler(request)
+    except (OpenAIError, web.HTTPException):
+        await _sleep_until(deadline)
+        raise
+    await _sleep_until(deadline)
+    return response
+
+
+async def _sleep_until(deadline: float) -> None:
+    remaining = deadline - time.perf_counter()
+    if remaining > 0:
+        await asyncio.sleep(remaining)
 
 
 def _injected_error(request: web.Request, decision: Decision, raw: bytes) -> OpenAIError:
@@ -201,7 +219,7 @@ def _injected_error(request: web.Request, decision: Decision, raw: bytes) -> Ope
         request_id=request[REQUEST_ID],
         api_key=api_key_from_header(request.headers.get("Authorization")),
         model=model or "gpt-realtime",
-        organization_id=state.identity.get("organization_id", "org-mock"),
+        organization_id=state.identity["organization_id"],
         retry_after_ms=decision.retry_after_ms,
     )
     error = render_preset(decision.error, decision.status, context)

@@ -72,6 +72,7 @@ class _Outcome:
     parsed: Any
     plan: MintPlan | None
     error: OpenAIError | None
+    rendered_error: bytes | None = None
 
 
 class PlanCache:
@@ -90,7 +91,9 @@ class PlanCache:
         outcome = self._outcome(raw)
         if outcome.error is not None:
             error = outcome.error
-            raise OpenAIError(error.status, error.message, error.type, error.param, error.code)
+            raise OpenAIError(
+                error.status, error.message, error.type, error.param, error.code, rendered=outcome.rendered_error
+            )
         assert outcome.plan is not None
         return outcome.plan
 
@@ -117,6 +120,6 @@ def _work_out(raw: bytes) -> _Outcome:
         body = parse_json_object(raw) if not isinstance(parsed, dict) else parsed
         request = validate_model(RealtimeCreateClientSecretRequest, body)
     except OpenAIError as error:
-        return _Outcome(parsed, None, error)
+        return _Outcome(parsed, None, error, dump_json(error.payload()))
     seconds = request.expires_after.seconds if request.expires_after else DEFAULT_EXPIRES_AFTER_SECONDS
     return _Outcome(parsed, MintPlan.for_session(seconds, session_from_request(request, "")), None)

@@ -42,13 +42,17 @@ class ClientSecret:
 
 
 class SecretStore:
-    """Minted secrets, newest last, bounded: when full, expired ones go first, then the oldest."""
+    """Minted secrets, oldest first, bounded: when full, the oldest is forgotten.
+
+    Secrets are minted in time order, so the oldest is the first to expire (for the
+    usual one-TTL client); dropping it is O(1), so a full store costs no sweep and no
+    latency spike under load.
+    """
 
     def __init__(self, clock: Clock, limit: int) -> None:
         self._clock = clock
         self.limit = limit
         self._secrets: OrderedDict[str, ClientSecret] = OrderedDict()
-        self._adds_since_sweep = 0
 
     def __len__(self) -> int:
         return len(self._secrets)
@@ -58,8 +62,8 @@ class SecretStore:
 
     def add(self, secret: ClientSecret) -> None:
         self._secrets[secret.value] = secret
-        if len(self._secrets) > self.limit:
-            self._evict()
+        while len(self._secrets) > self.limit:
+            self._secrets.popitem(last=False)
 
     def get(self, value: str) -> ClientSecret | None:
         return self._secrets.get(value)
@@ -75,15 +79,3 @@ class SecretStore:
     def list(self, scope: str | None = None) -> list[ClientSecret]:
         """Secrets, oldest first; only those of ``scope`` when one is given."""
         return [s for s in self._secrets.values() if scope is None or s.scope == scope]
-
-    def _evict(self) -> None:
-        # Sweeping for expired and revoked secrets costs a pass over the store, so it
-        # runs at most once per tenth of the limit; between sweeps the oldest goes.
-        self._adds_since_sweep += 1
-        if self._adds_since_sweep * 10 >= self.limit:
-            self._adds_since_sweep = 0
-            now = self._clock.now()
-            for value in [v for v, s in self._secrets.items() if s.status(now) != "active"]:
-                del self._secrets[value]
-        while len(self._secrets) > self.limit:
-            self._secrets.popitem(last=False)

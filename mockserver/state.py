@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import secrets as _stdlib_secrets
 from dataclasses import dataclass, field
 
 from .clock import Clock
 from .faults import FaultPlan, FaultRuleSpec
+from .identity import make_identity
 from .ids import IdFactory
 from .journal import RequestJournal
 from .plans import PlanCache
 from .secrets import SecretStore
 from .settings import Settings
 
-__all__ = ["MockState"]
+__all__ = ["OPENAI_VERSION", "MockState"]
+
+OPENAI_VERSION = "2020-10-01"
 
 
 @dataclass
@@ -33,7 +35,8 @@ class MockState:
     scenario_faults: tuple[FaultRuleSpec, ...] = ()
     plans: PlanCache = field(default_factory=PlanCache)
     identity: dict[str, str] = field(default_factory=dict)
-    identity_future: asyncio.Future[dict[str, str]] | None = None
+    #: Headers every response carries, worked out once: the fake account and the seed.
+    static_headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -53,23 +56,19 @@ class MockState:
             chaos=random.Random(f"{seed}:faults"),
             scenario_faults=scenario_faults,
         )
+        state.identity = make_identity(seed)
+        state.static_headers = {
+            "openai-version": OPENAI_VERSION,
+            "openai-organization": state.identity["organization"],
+            "openai-project": state.identity["project"],
+            "x-mock-seed": str(seed),
+        }
         state._load_scenario_faults()
         return state
 
     def _load_scenario_faults(self) -> None:
         for spec in self.scenario_faults:
             self.faults.add(spec, scope=None, all_scopes=True)
-
-    async def identity_headers(self) -> dict[str, str]:
-        """``openai-organization`` and ``openai-project``, once the identity is made."""
-        if not self.identity:
-            if self.identity_future is None:
-                from .identity import make_identity  # noqa: PLC0415 - only without the app's start-up
-
-                self.identity = make_identity(self.seed)
-            else:
-                self.identity = await asyncio.shield(self.identity_future)
-        return {"openai-organization": self.identity["organization"], "openai-project": self.identity["project"]}
 
     def reset(self, scope: str | None = None) -> None:
         """Back to a fresh server; with a scope, forget only that scope's journal, faults and secrets."""
