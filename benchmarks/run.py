@@ -73,6 +73,10 @@ def mock_target(name: str, *flags: str) -> Target:
 BASELINE = Target("baseline", (sys.executable, str(HERE / "baseline_server.py")))
 
 
+#: The checkout whose ``mockserver`` is measured (``--tree``): this one, or an older commit's.
+TREE = ROOT
+
+
 def command_for(target: Target, port: int) -> list[str]:
     if target.name == "baseline":
         return [*target.command, str(port)]
@@ -112,8 +116,9 @@ def running(target: Target) -> Iterator[tuple[subprocess.Popen[bytes], int, floa
     """Start ``target`` on CPU 0; yields the process, its port and the cold start (spawn to first 2xx mint)."""
     port = free_port()
     started = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": str(TREE)}
     process = subprocess.Popen(
-        pinned(0, command_for(target, port)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT
+        pinned(0, command_for(target, port)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=TREE, env=env
     )
     try:
         deadline = started + target.ready_timeout
@@ -309,7 +314,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prism", action="store_true", help="also measure Prism on the official spec")
     parser.add_argument("--million", action="store_true", help="also mint one million secrets, sampling RSS")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "latest.json")
+    parser.add_argument(
+        "--tree", type=Path, default=ROOT, help="measure the mockserver of another checkout (e.g. a git worktree)"
+    )
     args = parser.parse_args(argv)
+    global TREE
+    TREE = args.tree.resolve()
     duration = 1.0 if args.quick else args.duration
     cold_times = 2 if args.quick else 5
 

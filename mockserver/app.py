@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .clock import Clock
 from .handlers import control, openai
 from .keys import STATE
-from .middleware import openai_middleware
+from .middleware import endpoint
 from .scenario import with_scenario
 from .settings import Settings
 from .state import MockState
 
-__all__ = ["create_app"]
+__all__ = ["ROUTES", "create_app"]
+
+
+#: The route table: path -> method -> handler. Unknown paths get 404, unknown methods 405.
+ROUTES: dict[str, dict[str, Handler]] = {
+    # The OpenAI surface, with and without /v1, so either kind of base URL works.
+    "/v1/realtime/client_secrets": {"POST": openai.create_client_secret},
+    "/realtime/client_secrets": {"POST": openai.create_client_secret},
+    # The control surface.
+    "/__mock/health": {"GET": control.health},
+    "/__mock/settings": {"GET": control.settings},
+    "/__mock/secrets": {"GET": control.list_secrets},
+    "/__mock/secrets/{value}": {"GET": control.get_secret, "DELETE": control.revoke_secret},
+    "/__mock/requests": {"GET": control.list_requests, "DELETE": control.clear_requests},
+    "/__mock/faults": {"GET": control.list_faults, "POST": control.add_faults, "DELETE": control.clear_faults},
+    "/__mock/faults/{rule_id}": {"DELETE": control.delete_fault},
+    "/__mock/presets": {"GET": control.list_presets},
+    "/__mock/clock": {"GET": control.clock, "POST": control.set_clock},
+    "/__mock/reset": {"POST": control.reset},
+    "/__mock/openapi.json": {"GET": control.openapi},
+}
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
@@ -23,31 +44,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     it cannot be read).
     """
     settings, scenario = with_scenario(settings or Settings())
-    app = web.Application(
-        middlewares=[openai_middleware()],
-        client_max_size=settings.max_body_bytes,
-    )
+    app = web.Application(client_max_size=settings.max_body_bytes)
     app[STATE] = MockState.create(settings, clock, scenario.faults if scenario else ())
-
-    # The OpenAI surface: with and without /v1, so either kind of base URL works.
-    for prefix in ("/v1", ""):
-        app.router.add_post(f"{prefix}/realtime/client_secrets", openai.create_client_secret)
-
-    # The control surface.
-    app.router.add_get("/__mock/health", control.health)
-    app.router.add_get("/__mock/settings", control.settings)
-    app.router.add_get("/__mock/secrets", control.list_secrets)
-    app.router.add_get("/__mock/secrets/{value}", control.get_secret)
-    app.router.add_delete("/__mock/secrets/{value}", control.revoke_secret)
-    app.router.add_get("/__mock/requests", control.list_requests)
-    app.router.add_delete("/__mock/requests", control.clear_requests)
-    app.router.add_get("/__mock/faults", control.list_faults)
-    app.router.add_post("/__mock/faults", control.add_faults)
-    app.router.add_delete("/__mock/faults", control.clear_faults)
-    app.router.add_delete("/__mock/faults/{rule_id}", control.delete_fault)
-    app.router.add_get("/__mock/presets", control.list_presets)
-    app.router.add_get("/__mock/clock", control.clock)
-    app.router.add_post("/__mock/clock", control.set_clock)
-    app.router.add_post("/__mock/reset", control.reset)
-    app.router.add_get("/__mock/openapi.json", control.openapi)
+    for path, methods in ROUTES.items():
+        app.router.add_route("*", path, endpoint(methods))
+    app.router.add_route("*", "/{path:.*}", endpoint(None))
     return app
