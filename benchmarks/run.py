@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -52,6 +54,8 @@ class Target:
     name: str
     command: tuple[str, ...]
     ready_timeout: float = 30.0
+    #: Prism serves the spec's paths without the server URL's /v1.
+    path: str = MINT
 
 
 def free_port() -> int:
@@ -85,9 +89,9 @@ def command_for(target: Target, port: int) -> list[str]:
     return [*target.command, "--port", str(port)]
 
 
-def post(port: int, body: bytes, timeout: float = 2.0) -> int:
+def post(port: int, body: bytes, timeout: float = 2.0, path: str = MINT) -> int:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{MINT}",
+        f"http://127.0.0.1:{port}{path}",
         data=body,
         headers={"Authorization": AUTH, "Content-Type": "application/json"},
         method="POST",
@@ -101,14 +105,32 @@ def post(port: int, body: bytes, timeout: float = 2.0) -> int:
         return int(error.code)
 
 
-def rss_mb(pid: int) -> float:
+def _own_rss_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+                return int(line.split()[1])
     except OSError:
         pass
-    return float("nan")
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        return [int(c) for task in tasks for c in (task / "children").read_text().split()]
+    except OSError:
+        return []
+
+
+def rss_mb(pid: int) -> float:
+    """RSS of ``pid`` and its descendants (Prism runs as npx -> sh -> node)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += _own_rss_kb(current)
+        todo.extend(_children(current))
+    return total / 1024 if total else float("nan")
 
 
 @contextmanager
@@ -118,13 +140,18 @@ def running(target: Target) -> Iterator[tuple[subprocess.Popen[bytes], int, floa
     started = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(TREE)}
     process = subprocess.Popen(
-        pinned(0, command_for(target, port)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=TREE, env=env
+        pinned(0, command_for(target, port)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=TREE,
+        env=env,
+        start_new_session=True,  # its own process group, so children (node under npx) stop with it
     )
     try:
         deadline = started + target.ready_timeout
         while True:
             try:
-                if 200 <= post(port, MINIMAL, timeout=1.0) < 300:
+                if 200 <= post(port, MINIMAL, timeout=1.0, path=target.path) < 300:
                     break
             except OSError:
                 pass
@@ -133,11 +160,12 @@ def running(target: Target) -> Iterator[tuple[subprocess.Popen[bytes], int, floa
             time.sleep(0.002)
         yield process, port, time.perf_counter() - started
     finally:
-        process.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
 
 
@@ -164,7 +192,7 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def wrk(port: int, body: bytes, connections: int, duration: float, headers: dict[str, str]) -> Load:
+def wrk(port: int, body: bytes, connections: int, duration: float, headers: dict[str, str], path: str) -> Load:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body.decode())}"]
         for name, value in {"Authorization": AUTH, "Content-Type": "application/json", **headers}.items():
@@ -174,7 +202,7 @@ def wrk(port: int, body: bytes, connections: int, duration: float, headers: dict
         command = pinned(
             1,
             ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", "-s", script.name,
-             f"http://127.0.0.1:{port}{MINT}"],
+             f"http://127.0.0.1:{port}{path}"],
         )  # fmt: skip
         output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30, check=True).stdout
     finally:
@@ -187,14 +215,16 @@ def wrk(port: int, body: bytes, connections: int, duration: float, headers: dict
                 int(non_2xx.group(1)) if non_2xx else 0, "wrk")  # fmt: skip
 
 
-async def _python_load(port: int, body: bytes, connections: int, duration: float, headers: dict[str, str]) -> Load:
+async def _python_load(
+    port: int, body: bytes, connections: int, duration: float, headers: dict[str, str], path: str
+) -> Load:
     import aiohttp  # noqa: PLC0415 - only for the fallback
 
     latencies: list[float] = []
     non_2xx = 0
     deadline = time.perf_counter() + duration
     limit = 2_000_000  # bounded in count as well as time
-    url = f"http://127.0.0.1:{port}{MINT}"
+    url = f"http://127.0.0.1:{port}{path}"
     all_headers = {"Authorization": AUTH, "Content-Type": "application/json", **headers}
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -217,11 +247,13 @@ async def _python_load(port: int, body: bytes, connections: int, duration: float
     return Load(len(latencies) / elapsed, statistics.median(latencies), p99, len(latencies), non_2xx, "python")
 
 
-def load(port: int, body: bytes, connections: int, duration: float, headers: dict[str, str] | None = None) -> Load:
+def load(
+    port: int, body: bytes, connections: int, duration: float, headers: dict[str, str] | None = None, path: str = MINT
+) -> Load:
     headers = headers or {}
     if shutil.which("wrk"):
-        return wrk(port, body, connections, duration, headers)
-    return asyncio.run(_python_load(port, body, connections, duration, headers))
+        return wrk(port, body, connections, duration, headers, path)
+    return asyncio.run(_python_load(port, body, connections, duration, headers, path))
 
 
 # --- the run ------------------------------------------------------------------------------------------
@@ -266,9 +298,9 @@ def measure(target: Target, cases: list[tuple[str, bytes, int, dict[str, str]]],
             facts: ServerFacts) -> list[Row]:  # fmt: skip
     rows = []
     with running(target) as (process, port, _cold):
-        load(port, MINIMAL, 16, min(1.0, duration))  # warm-up
+        load(port, MINIMAL, 16, min(1.0, duration), path=target.path)  # warm-up
         for case, body, connections, headers in cases:
-            result = load(port, body, connections, duration, headers)
+            result = load(port, body, connections, duration, headers, target.path)
             rows.append(Row(target.name, case, connections, **asdict(result)))
         facts.rss_after_load_mb = rss_mb(process.pid)
     return rows
@@ -379,7 +411,8 @@ def prism_rows(duration: float, facts: dict[str, ServerFacts]) -> list[Row]:
     if not shutil.which("npx") or not PRISM_SPEC.exists():
         print("prism: skipped (needs npx and ../shared/reference/openai-openapi.yml)", file=sys.stderr)
         return []
-    target = Target("prism", ("npx", "--yes", "@stainless-api/prism-cli@5.15.0", "mock", str(PRISM_SPEC)), 120.0)
+    command = ("npx", "--yes", "@stainless-api/prism-cli@5.15.0", "mock", str(PRISM_SPEC))
+    target = Target("prism", command, 120.0, path="/realtime/client_secrets")
     facts["prism"] = cold_starts(target, 1)
     return measure(target, [("minimal", MINIMAL, 1, {}), ("minimal", MINIMAL, 64, {})], duration, facts["prism"])
 

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from ._version import __version__
+from .logs import configure_logging
 from .settings import OPTIONS, Settings, SettingsError, build_settings
 
 __all__ = ["build_parser", "main", "serve"]
@@ -65,7 +66,7 @@ async def serve(settings: Settings, *, ready_message: bool = True) -> None:
         app,
         handle_signals=False,
         handler_cancellation=True,
-        access_log=log if settings.log_level == "debug" else None,
+        access_log=None,  # the endpoint wrapper logs requests (at debug), without credentials
         shutdown_timeout=5.0,
     )
     await runner.setup()
@@ -86,14 +87,24 @@ async def serve(settings: Settings, *, ready_message: bool = True) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
+    host, port = _bound_address(runner)
     if ready_message:
-        host, port = _bound_address(runner)
         print(f"mockserver {__version__} listening on http://{host}:{port} (seed {seed})", flush=True)
+    log.info(
+        "listening on http://%s:%s (seed %s%s)",
+        host,
+        port,
+        seed,
+        f", scenario {settings.scenario}" if settings.scenario else "",
+        extra={"host": host, "port": port, "seed": seed, "scenario": settings.scenario},
+    )
     try:
         await stop.wait()
     finally:
-        log.info("shutting down")
+        log.info("shutting down: draining requests in flight (up to 5 s)")
+        app[STATE].stopping.set()
         await runner.cleanup()
+        log.info("stopped")
 
 
 def _bound_address(runner: object) -> tuple[str, int]:
@@ -112,11 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"mockserver: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(serve(settings))
     except SettingsError as exc:

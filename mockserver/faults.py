@@ -40,6 +40,8 @@ __all__ = [
 
 ConnectionFault = Literal["reset", "empty", "malformed", "hang"]
 CONNECTION_FAULTS: tuple[str, ...] = ("reset", "empty", "malformed", "hang")
+#: Rules in force at once; more is a runaway script, not a test.
+MAX_FAULT_RULES = 10_000
 
 HEADER_STATUS = "X-Mock-Status"
 HEADER_LATENCY = "X-Mock-Latency-Ms"
@@ -241,10 +243,21 @@ class FaultPlan:
         self._next_id = 1
 
     def add(self, spec: FaultRuleSpec, scope: str | None, *, all_scopes: bool = False) -> FaultRule:
+        self.make_room(1)
         rule = FaultRule.from_spec(spec, f"fault_{self._next_id}", scope, all_scopes=all_scopes)
         self._next_id += 1
         self._rules.append(rule)
         return rule
+
+    def make_room(self, count: int) -> None:
+        """Refuse (400) rules past ``MAX_FAULT_RULES``: scripted rules are meant to be few and used up."""
+        if len(self._rules) + count > MAX_FAULT_RULES:
+            raise OpenAIError(
+                400,
+                f"Too many fault rules: at most {MAX_FAULT_RULES} can be in force. Clear some with "
+                "DELETE /__mock/faults, or use 'times' to let them be used up.",
+                code="too_many_fault_rules",
+            )
 
     def __bool__(self) -> bool:
         return bool(self._rules)

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import random
 import string
 
-__all__ = ["IdFactory"]
+__all__ = ["IdFactory", "is_mock_secret"]
 
 _ALNUM = string.ascii_letters + string.digits
+_TAG_KEY = b"openai-realtime-mock"
 #: Maps each byte to one of the 62 alphanumerics (a slight bias, harmless for fake ids).
 _TO_ALNUM = bytes(_ALNUM.encode()[b % 62] for b in range(256))
+
+
+def _tag(head: str) -> str:
+    return hashlib.blake2s(head.encode(), key=_TAG_KEY, digest_size=4).hexdigest()
+
+
+def is_mock_secret(value: str) -> bool:
+    """Whether ``value`` is an ``ek_`` key this mock minted (any instance, any seed).
+
+    A real key passes by chance once in about four billion; and OpenAI never issued
+    the mock's keys, so they authenticate nothing outside it.
+    """
+    if len(value) != 35 or not value.startswith("ek_"):
+        return False
+    head, tag = value[3:27], value[27:]
+    return all(c in "0123456789abcdef" for c in value[3:]) and hmac.compare_digest(tag, _tag(head))
 
 
 class IdFactory:
@@ -35,13 +54,15 @@ class IdFactory:
         return f"{rng.getrandbits(4 * length):0{length}x}"
 
     def client_secret(self, created_at: int) -> str:
-        """``ek_`` + 32 lowercase hex: creation time (8), random (4), ``8191`` (4), random (16).
+        """``ek_`` + 32 lowercase hex: creation time (8), random (4), ``8191`` (4), random (8), tag (8).
 
         Both real secrets in GROUND_TRUTH §3.6 start with their creation time and
-        carry ``8191`` at hex 13-16; the mock keeps both traits.
+        carry ``8191`` at hex 13-16; the mock keeps both traits. The last 8 hex are a
+        keyed hash of the rest, so :func:`is_mock_secret` tells the mock's keys apart.
         """
         rng = self._minted
-        return f"ek_{created_at & 0xFFFFFFFF:08x}{self._hex(rng, 4)}8191{self._hex(rng, 16)}"
+        head = f"{created_at & 0xFFFFFFFF:08x}{self._hex(rng, 4)}8191{self._hex(rng, 8)}"
+        return f"ek_{head}{_tag(head)}"
 
     def session_id(self) -> str:
         """``sess_`` + 21 alphanumerics."""

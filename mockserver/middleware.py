@@ -9,6 +9,8 @@ surface is never faulted, delayed or journaled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hmac
 import logging
 import socket
 import struct
@@ -26,12 +28,19 @@ from .journal import JournalEntry, masked_headers
 from .keys import EXCHANGE, REQUEST_ID, STATE
 from .plans import NOT_JSON
 from .presets import ErrorContext, default_preset_for, render_preset
+from .settings import Settings
 from .state import OPENAI_VERSION
 
-__all__ = ["CONTROL_PREFIX", "OPENAI_VERSION", "SCOPE_HEADER", "endpoint"]
+__all__ = ["CONTROL_PREFIX", "OPENAI_VERSION", "SCOPE_HEADER", "endpoint", "scope_of"]
 
 CONTROL_PREFIX = "/__mock/"
+HEALTH_PATH = "/__mock/health"
+CONTROL_TOKEN_HEADER = "X-Mock-Token"
 SCOPE_HEADER = "X-Mock-Scope"
+#: On an injected error: which layer injected it, so a test (or a log reader) can tell it from a real one.
+INJECTED_HEADER = "x-mock-injected"
+#: Scope names are kept with every journal entry, rule and secret: keep them short.
+MAX_SCOPE_LENGTH = 200
 #: Request bodies larger than this are journaled as truncated text.
 JOURNAL_BODY_LIMIT = 64 * 1024
 #: Connection faults after which the client received no response at all.
@@ -74,6 +83,7 @@ async def _serve(
     inner = handler if handler is not None else _raiser(missing(request.method, request.path))
     try:
         if request.path.startswith(CONTROL_PREFIX):
+            _guard_control(request, state.settings)
             response = await inner(request)
         else:
             response = await _surface(request, inner, started)
@@ -97,9 +107,54 @@ async def _serve(
         )
     headers = response.headers
     headers["x-request-id"] = request_id
-    headers["openai-processing-ms"] = str(round((time.perf_counter() - started) * 1000))
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    headers["openai-processing-ms"] = str(round(elapsed_ms))
     headers.update(state.static_headers)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "%s %s -> %s in %.1f ms",
+            request.method,
+            request.path,
+            response.status,
+            elapsed_ms,
+            extra={"request_id": request_id, "status": response.status, "scope": request.headers.get(SCOPE_HEADER)},
+        )
     return response
+
+
+def _guard_control(request: web.Request, settings: Settings) -> None:
+    """``--control off`` hides the control surface; ``--control-token`` locks it. Health stays open."""
+    if request.path == HEALTH_PATH:
+        return
+    if settings.control == "off":
+        raise invalid_url(request.method, request.path)
+    token = settings.control_token
+    if token is None:
+        return
+    given = request.headers.get(CONTROL_TOKEN_HEADER)
+    if given is None:
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        given = credentials.strip() if scheme.lower() == "bearer" else None
+    if given is None or not hmac.compare_digest(given.encode(), token.encode()):
+        raise OpenAIError(
+            401,
+            "The control surface needs the token given with --control-token: send it as "
+            "'Authorization: Bearer TOKEN' or 'X-Mock-Token: TOKEN'.",
+            code="invalid_control_token",
+        )
+
+
+def scope_of(request: web.Request) -> str | None:
+    """The request's ``X-Mock-Scope`` (``None`` when absent); a clear 400 when it is unusable."""
+    scope = request.headers.get(SCOPE_HEADER) or None
+    if scope is not None and len(scope) > MAX_SCOPE_LENGTH:
+        raise OpenAIError(
+            400,
+            f"Invalid {SCOPE_HEADER} header: expected at most {MAX_SCOPE_LENGTH} characters, but got {len(scope)}.",
+            param=SCOPE_HEADER,
+            code="invalid_mock_header",
+        )
+    return scope
 
 
 def _raiser(error: OpenAIError) -> Handler:
@@ -119,7 +174,7 @@ def _render(error: OpenAIError) -> web.Response:
 async def _surface(request: web.Request, handler: Handler, started: float) -> web.StreamResponse:
     """An OpenAI-surface request: decide its fault, carry it out, and journal the exchange."""
     state = request.app[STATE]
-    scope = request.headers.get(SCOPE_HEADER) or None
+    scope = scope_of(request)
     raw = await request.read()
     if not state.journal.enabled:
         # Nothing to record: when nothing is injected either, go straight to the handler.
@@ -208,26 +263,29 @@ async def _carry_out(
     deadline = started + decision.latency_ms / 1000
 
     if decision.fault is not None:
-        await _sleep_until(deadline)
+        await _sleep_until(deadline, state.stopping)
         return await _connection_fault(request, decision.fault, state.settings.latency_max_ms)
     if decision.fails:
         entry.error = decision.error or (default_preset_for(decision.status) if decision.status else None)
         error = _injected_error(request, decision, raw)
-        await _sleep_until(deadline)
+        error.headers[INJECTED_HEADER] = decision.layer
+        await _sleep_until(deadline, state.stopping)
         raise error
     try:
         response = await handler(request)
     except (OpenAIError, web.HTTPException):
-        await _sleep_until(deadline)
+        await _sleep_until(deadline, state.stopping)
         raise
-    await _sleep_until(deadline)
+    await _sleep_until(deadline, state.stopping)
     return response
 
 
-async def _sleep_until(deadline: float) -> None:
+async def _sleep_until(deadline: float, stopping: asyncio.Event) -> None:
+    """Sleep until ``deadline``, or until the server starts shutting down (so delays never hold up a stop)."""
     remaining = deadline - time.perf_counter()
-    if remaining > 0:
-        await asyncio.sleep(remaining)
+    if remaining > 0 and not stopping.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), remaining)
 
 
 def _injected_error(request: web.Request, decision: Decision, raw: bytes) -> OpenAIError:
@@ -267,8 +325,8 @@ async def _connection_fault(request: web.Request, fault: str, cap_ms: float) -> 
     if fault == "malformed":
         return web.Response(status=200, body=MALFORMED_BODY, content_type="application/json")
     if fault == "hang":
-        # Hold the connection until the client gives up; past the cap, drop it.
-        await asyncio.sleep(cap_ms / 1000)
+        # Hold the connection until the client gives up; past the cap (or on shutdown), drop it.
+        await _sleep_until(time.perf_counter() + cap_ms / 1000, request.app[STATE].stopping)
         fault = "reset"
     transport = request.transport
     if transport is not None:

@@ -12,10 +12,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["OPTIONS", "LatencyDistribution", "LogLevel", "Option", "Settings", "SettingsError", "parse_error_mix"]
+__all__ = [
+    "OPTIONS",
+    "LatencyDistribution",
+    "LogFormat",
+    "LogLevel",
+    "Option",
+    "Settings",
+    "SettingsError",
+    "parse_error_mix",
+]
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 LatencyDistribution = Literal["fixed", "uniform", "lognormal"]
+LogFormat = Literal["text", "json"]
+OnOff = Literal["on", "off"]
 
 
 def parse_error_mix(text: str) -> tuple[tuple[int, float], ...]:
@@ -48,6 +59,9 @@ class Settings(BaseModel):
     seed: int | None = None
     api_keys: tuple[str, ...] = ()
     log_level: LogLevel = "info"
+    log_format: LogFormat = "text"
+    control: OnOff = "on"
+    control_token: str | None = Field(None, min_length=1)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_secrets: int = Field(10_000, ge=1)
     journal_size: int = Field(1000, ge=0)
@@ -121,7 +135,23 @@ OPTIONS: tuple[Option, ...] = (
         repeatable=True,
         parse_env=_csv,
     ),
-    Option("log_level", "--log-level", "One of debug, info, warning, error.", "LEVEL"),
+    Option("log_level", "--log-level", "One of debug, info, warning, error (debug also logs every request).", "LEVEL"),
+    Option(
+        "log_format", "--log-format", "text (one readable line per event) or json (one JSON object per line).", "FORMAT"
+    ),
+    Option(
+        "control",
+        "--control",
+        "on, or off to turn the /__mock/ control surface off (except /__mock/health).",
+        "ON|OFF",
+    ),
+    Option(
+        "control_token",
+        "--control-token",
+        "Require this token on the control surface (`Authorization: Bearer TOKEN` or `X-Mock-Token: TOKEN`); "
+        "/__mock/health stays open.",
+        "TOKEN",
+    ),
     Option("max_body_bytes", "--max-body-bytes", "Largest request body accepted (413 above it).", "BYTES"),
     Option(
         "max_secrets",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import secrets as _stdlib_secrets
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ class MockState:
     identity: dict[str, str] = field(default_factory=dict)
     #: Headers every response carries, worked out once: the fake account and the seed.
     static_headers: dict[str, str] = field(default_factory=dict)
+    #: Set when the server starts shutting down: injected delays and hangs end at once.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def create(

@@ -106,6 +106,7 @@ class MockServer:
         """Stop the server started by :meth:`start`."""
         if self._runner is not None and not self._is_view:
             runner, self._runner = self._runner, None
+            runner.app[STATE].stopping.set()
             await runner.cleanup()
 
     async def __aenter__(self) -> MockServer:

@@ -17,7 +17,7 @@ from ..body import dump_json, parse_json, parse_json_object
 from ..errors import OpenAIError
 from ..faults import FaultRuleSpec
 from ..keys import STATE
-from ..middleware import SCOPE_HEADER
+from ..middleware import scope_of
 from ..openapi import control_openapi
 from ..presets import PRESETS
 from ..schemas._base import DecimalRange, RequestModel, openai_error
@@ -49,7 +49,7 @@ def _json(payload: Any, status: int = 200) -> web.Response:
 
 
 def _scope(request: web.Request) -> str | None:
-    return request.headers.get(SCOPE_HEADER) or None
+    return scope_of(request)
 
 
 def _not_found(what: str, key: str) -> OpenAIError:
@@ -133,6 +133,7 @@ async def add_faults(request: web.Request) -> web.Response:
     if isinstance(body, list):
         # Validate every rule before adding any, so a bad one leaves the plan untouched.
         specs = [validate_model(FaultRuleSpec, item, prefix=f"[{index}]") for index, item in enumerate(body)]
+        state.faults.make_room(len(specs))
         added = [state.faults.add(spec, scope) for spec in specs]
         return _json({"data": [rule.to_json() for rule in added]}, status=201)
     spec = validate_model(FaultRuleSpec, body)

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..auth import authenticate
 from ..keys import STATE
-from ..middleware import SCOPE_HEADER
+from ..middleware import scope_of
 from ..secrets import ClientSecret
 
 __all__ = ["create_client_secret"]
@@ -27,7 +27,7 @@ async def create_client_secret(request: web.Request) -> web.Response:
         expires_at=created_at + plan.seconds,
         session_id=session_id,
         session_template=plan.session,
-        scope=request.headers.get(SCOPE_HEADER) or None,
+        scope=scope_of(request),
     )
     state.secrets.add(secret)
     return web.Response(body=plan.render(value, secret.expires_at, session_id), content_type="application/json")
