@@ -6,7 +6,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .clock import Clock
-from .handlers import control, openai
+from .handlers import control, openai, realtime
 from .keys import STATE
 from .middleware import endpoint
 from .scenario import with_scenario
@@ -21,6 +21,11 @@ ROUTES: dict[str, dict[str, Handler]] = {
     # The OpenAI surface, with and without /v1, so either kind of base URL works.
     "/v1/realtime/client_secrets": {"POST": openai.create_client_secret},
     "/realtime/client_secrets": {"POST": openai.create_client_secret},
+    # Using a minted key: the Realtime WebSocket and WebRTC signalling.
+    "/v1/realtime": {"GET": realtime.connect},
+    "/realtime": {"GET": realtime.connect},
+    "/v1/realtime/calls": {"POST": realtime.create_call},
+    "/realtime/calls": {"POST": realtime.create_call},
     # The control surface.
     "/__mock/health": {"GET": control.health},
     "/__mock/settings": {"GET": control.settings},

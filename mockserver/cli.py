@@ -102,7 +102,7 @@ async def serve(settings: Settings, *, ready_message: bool = True) -> None:
         await stop.wait()
     finally:
         log.info("shutting down: draining requests in flight (up to 5 s)")
-        app[STATE].stopping.set()
+        await app[STATE].stop()
         await runner.cleanup()
         log.info("stopped")
 

@@ -113,17 +113,20 @@ class FaultRuleSpec(RequestModel):
     message: str | None = None
     type: str | None = None
     code: str | None = None
+    drop_after_events: Annotated[int, IntRange(0)] | None = None
+    event_delay_ms: Annotated[float, DecimalRange(0)] | None = None
     match: FaultMatch | None = None
 
     _nullable: ClassVar[frozenset[str]] = frozenset({"times"})
 
     @model_validator(mode="after")
     def _does_something(self) -> FaultRuleSpec:
-        if self.status is None and self.error is None and self.latency_ms is None and self.fault is None:
+        effects = (self.status, self.error, self.latency_ms, self.fault, self.drop_after_events, self.event_delay_ms)
+        if all(effect is None for effect in effects):
             raise openai_error(
                 "missing_required_parameter",
                 "Missing required parameter: 'status'. A fault rule needs at least one of 'status', 'error', "
-                "'latency_ms' or 'fault'.",
+                "'latency_ms', 'fault', 'drop_after_events' or 'event_delay_ms'.",
                 subpath="status",
             )
         return self
@@ -150,6 +153,8 @@ class FaultRule:
     message: str | None = None
     type: str | None = None
     code: str | None = None
+    drop_after_events: int | None = None
+    event_delay_ms: float | None = None
     match: dict[str, Any] = field(default_factory=dict)
     applied: int = 0
     #: A scenario's rules belong to the whole server: they apply in every scope.
@@ -205,6 +210,8 @@ class FaultRule:
             "message": self.message,
             "type": self.type,
             "code": self.code,
+            "drop_after_events": self.drop_after_events,
+            "event_delay_ms": self.event_delay_ms,
             "match": self.match,
         }
 
@@ -229,6 +236,8 @@ class Decision:
     message: str | None = None
     type: str | None = None
     code: str | None = None
+    drop_after_events: int | None = None
+    event_delay_ms: float = 0.0
 
     @property
     def fails(self) -> bool:
@@ -300,6 +309,8 @@ class FaultPlan:
                 message=rule.message,
                 type=rule.type,
                 code=rule.code,
+                drop_after_events=rule.drop_after_events,
+                event_delay_ms=min(rule.event_delay_ms or 0.0, cap_ms),
             )
         return None
 

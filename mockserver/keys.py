@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .faults import Decision
 from .journal import JournalEntry
 from .state import MockState
 
-__all__ = ["EXCHANGE", "REQUEST_ID", "STATE"]
+__all__ = ["EXCHANGE", "REQUEST_ID", "STATE", "WS_FAULTS"]
 
 STATE = web.AppKey("mockserver.state", MockState)
 #: The request's ``x-request-id``, drawn once by the outermost middleware.
 REQUEST_ID = web.RequestKey("mockserver.request_id", str)
 #: The journal entry of an OpenAI-surface request, filled in as it is served.
 EXCHANGE = web.RequestKey("mockserver.exchange", JournalEntry)
+#: A scripted rule's WebSocket faults (drop after N events, delay events) for the connection it matched.
+WS_FAULTS = web.RequestKey("mockserver.ws_faults", Decision)

@@ -25,7 +25,7 @@ from .body import dump_json
 from .errors import OpenAIError, body_too_large, invalid_method, invalid_url
 from .faults import Decision, RequestFacts, configured_decision, decision_from_headers
 from .journal import JournalEntry, masked_headers
-from .keys import EXCHANGE, REQUEST_ID, STATE
+from .keys import EXCHANGE, REQUEST_ID, STATE, WS_FAULTS
 from .plans import NOT_JSON
 from .presets import ErrorContext, default_preset_for, render_preset
 from .settings import Settings
@@ -105,6 +105,9 @@ async def _serve(
                 type="server_error",
             )
         )
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if response.prepared:  # a WebSocket, answered already (the 101 carries no OpenAI headers)
+        return response
     headers = response.headers
     headers["x-request-id"] = request_id
     elapsed_ms = (time.perf_counter() - started) * 1000
@@ -202,7 +205,7 @@ async def _surface(request: web.Request, handler: Handler, started: float) -> we
             response = await _carry_out(request, handler, decision, entry, raw, started)
         # A dropped connection sent no status at all.
         entry.status = None if entry.fault in DROPPED else response.status
-        if entry.latency_ms:
+        if entry.latency_ms and not response.prepared:
             response.headers["Server-Timing"] = _server_timing(entry.latency_ms)
         return response
     except OpenAIError as error:
@@ -265,6 +268,8 @@ async def _carry_out(
     if decision.fault is not None:
         await _sleep_until(deadline, state.stopping)
         return await _connection_fault(request, decision.fault, state.settings.latency_max_ms)
+    if decision.drop_after_events is not None or decision.event_delay_ms:
+        request[WS_FAULTS] = decision
     if decision.fails:
         entry.error = decision.error or (default_preset_for(decision.status) if decision.status else None)
         error = _injected_error(request, decision, raw)

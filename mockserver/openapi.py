@@ -74,6 +74,20 @@ def _static_schemas() -> dict[str, Any]:
                 "status": {"enum": ["active", "expired", "revoked"]},
                 "scope": nullable_string,
                 "session": {"type": "object"},
+                "sessions": {
+                    "type": "array",
+                    "description": "Realtime sessions opened with this key.",
+                    "items": {
+                        "type": "object",
+                        "required": ["session_id", "transport", "opened_at"],
+                        "properties": {
+                            "session_id": {"type": "string"},
+                            "transport": {"enum": ["websocket", "webrtc"]},
+                            "opened_at": {"type": "integer"},
+                            "call_id": {"type": "string"},
+                        },
+                    },
+                },
             },
         },
         "JournalEntry": {
@@ -126,6 +140,16 @@ def _static_schemas() -> dict[str, Any]:
                 "message": {"type": "string"},
                 "type": {"type": "string"},
                 "code": {"type": "string"},
+                "drop_after_events": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "WebSocket: drop the connection after this many server events.",
+                },
+                "event_delay_ms": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "WebSocket: delay every server event by this much.",
+                },
                 "match": _ref("FaultMatch"),
             },
         },

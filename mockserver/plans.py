@@ -35,17 +35,18 @@ class MintPlan:
 
     seconds: int
     session: dict[str, Any]  # the session with "id": "" (treated as immutable)
+    request: dict[str, Any]  # the session as requested, only what was set (for session.update merges)
     _before_id: bytes
     _after_id: bytes
 
     @classmethod
-    def for_session(cls, seconds: int, session: dict[str, Any]) -> MintPlan:
+    def for_session(cls, seconds: int, session: dict[str, Any], request: dict[str, Any]) -> MintPlan:
         rendered = dump_json({"value": "", "expires_at": 0, "session": session})
         assert rendered.startswith(_VALUE_PREFIX + _SESSION_PREFIX)
         session_bytes = rendered[len(_VALUE_PREFIX + _SESSION_PREFIX) :]
         # "id" is the third key of both session kinds, before anything the client sent.
         cut = session_bytes.index(b'"id": ""') + len(b'"id": "')
-        return cls(seconds, session, session_bytes[:cut], session_bytes[cut:])
+        return cls(seconds, session, request, session_bytes[:cut], session_bytes[cut:])
 
     def render(self, value: str, expires_at: int, session_id: str) -> bytes:
         """The response body, byte for byte what ``dump_json`` would give for the full payload."""
@@ -122,4 +123,5 @@ def _work_out(raw: bytes) -> _Outcome:
     except OpenAIError as error:
         return _Outcome(parsed, None, error, dump_json(error.payload()))
     seconds = request.expires_after.seconds if request.expires_after else DEFAULT_EXPIRES_AFTER_SECONDS
-    return _Outcome(parsed, MintPlan.for_session(seconds, session_from_request(request, "")), None)
+    asked = request.session.model_dump(exclude_unset=True) if request.session else {"type": "realtime"}
+    return _Outcome(parsed, MintPlan.for_session(seconds, session_from_request(request, ""), asked), None)

@@ -27,8 +27,11 @@ class ClientSecret:
     expires_at: int
     session_id: str
     session_template: dict[str, Any]
+    #: The session as the mint request set it (shared, read-only), for merging ``session.update``.
+    session_request: dict[str, Any] = field(default_factory=dict)
     revoked: bool = False
     scope: str | None = None
+    #: Realtime sessions opened with this key (bounded): transport, when, and the call id for WebRTC.
     sessions_opened: list[dict[str, Any]] = field(default_factory=list)
 
     @property

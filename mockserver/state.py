@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import secrets as _stdlib_secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from .clock import Clock
 from .faults import FaultPlan, FaultRuleSpec
@@ -40,6 +42,9 @@ class MockState:
     static_headers: dict[str, str] = field(default_factory=dict)
     #: Set when the server starts shutting down: injected delays and hangs end at once.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Open Realtime WebSockets, closed (1001) when the server stops.
+    connections: set[Any] = field(default_factory=set)
+    connections_opened: int = 0
 
     @classmethod
     def create(
@@ -72,6 +77,17 @@ class MockState:
     def _load_scenario_faults(self) -> None:
         for spec in self.scenario_faults:
             self.faults.add(spec, scope=None, all_scopes=True)
+
+    def next_connection(self) -> int:
+        self.connections_opened += 1
+        return self.connections_opened
+
+    async def stop(self) -> None:
+        """Start shutting down: end injected delays, close open WebSockets (1001, going away)."""
+        self.stopping.set()
+        for ws in list(self.connections):
+            with contextlib.suppress(Exception):
+                await ws.close(code=1001, message=b"server shutting down")
 
     def reset(self, scope: str | None = None) -> None:
         """Back to a fresh server; with a scope, forget only that scope's journal, faults and secrets."""

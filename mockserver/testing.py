@@ -58,6 +58,8 @@ class SecretInfo:
     status: Literal["active", "expired", "revoked"]
     scope: str | None
     session: dict[str, Any]
+    #: Realtime sessions opened with this key: ``session_id``, ``transport`` (websocket / webrtc), ``opened_at``.
+    sessions: tuple[dict[str, Any], ...] = ()
 
 
 class MockServer:
@@ -106,7 +108,7 @@ class MockServer:
         """Stop the server started by :meth:`start`."""
         if self._runner is not None and not self._is_view:
             runner, self._runner = self._runner, None
-            runner.app[STATE].stopping.set()
+            await runner.app[STATE].stop()
             await runner.cleanup()
 
     async def __aenter__(self) -> MockServer:
@@ -358,6 +360,7 @@ def _secret_info(secret: Any, state: MockState) -> SecretInfo:
         status=secret.status(state.clock.now()),
         scope=secret.scope,
         session=copy.deepcopy(secret.session),
+        sessions=tuple(copy.deepcopy(secret.sessions_opened)),
     )
 
 

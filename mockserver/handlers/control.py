@@ -81,6 +81,7 @@ def secret_view(secret: ClientSecret, now: float) -> dict[str, Any]:
         "status": secret.status(now),
         "scope": secret.scope,
         "session": secret.session,
+        "sessions": list(secret.sessions_opened),
     }
 
 

@@ -27,6 +27,7 @@ async def create_client_secret(request: web.Request) -> web.Response:
         expires_at=created_at + plan.seconds,
         session_id=session_id,
         session_template=plan.session,
+        session_request=plan.request,
         scope=scope_of(request),
     )
     state.secrets.add(secret)

@@ -1,0 +1,382 @@
+"""Using a minted key: the Realtime WebSocket (``GET /v1/realtime``) and WebRTC signalling
+(``POST /v1/realtime/calls``).
+
+As production does (GROUND_TRUTH §7), a WebSocket upgrade always succeeds; a bad key,
+a missing or unsupported model, or the retired beta header then get one ``error``
+event and a close with code 3000 or 4000 and the observed reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from ..auth import api_key_from_header
+from ..body import parse_json
+from ..defaults import realtime_session, transcription_session
+from ..errors import OpenAIError, incorrect_api_key, missing_api_key
+from ..keys import EXCHANGE, STATE, WS_FAULTS
+from ..realtime import RealtimeConversation, error_event, faker_text, is_supported_model
+from ..schemas import validate_model
+from ..schemas.requests import RealtimeCreateClientSecretRequest
+from ..secrets import ClientSecret
+from ..state import MockState
+
+__all__ = ["connect", "create_call"]
+
+log = logging.getLogger("mockserver")
+
+SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
+#: Journal entries keep at most this many events of a connection.
+JOURNAL_EVENTS = 500
+#: Sessions remembered per secret.
+SESSIONS_PER_SECRET = 100
+EXAMPLE_MODEL = "gpt-realtime-1.5"
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    error: OpenAIError
+    close_code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Opening:
+    session: dict[str, Any]
+    request: dict[str, Any]
+    secret: ClientSecret | None
+
+
+def _key_from_request(request: web.Request) -> str | None:
+    key = api_key_from_header(request.headers.get("Authorization"))
+    if key is not None:
+        return key
+    protocols = request.headers.get("Sec-WebSocket-Protocol", "")
+    for protocol in (p.strip() for p in protocols.split(",")):
+        if protocol.startswith(SUBPROTOCOL_KEY_PREFIX) and len(protocol) > len(SUBPROTOCOL_KEY_PREFIX):
+            return protocol[len(SUBPROTOCOL_KEY_PREFIX) :]
+    return None
+
+
+def _invalid_key(key: str) -> _Refusal:
+    return _Refusal(incorrect_api_key(key), 3000, "invalid_request_error.invalid_api_key")
+
+
+def _open(request: web.Request, state: MockState) -> _Opening | _Refusal:
+    """What this connection opens, or why it is refused (in production's order)."""
+    if "realtime=v1" in request.headers.get("OpenAI-Beta", ""):
+        error = OpenAIError(
+            400,
+            "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.",
+            code="beta_api_shape_disabled",
+        )
+        return _Refusal(error, 4000, "invalid_request_error.beta_api_shape_disabled")
+    key = _key_from_request(request)
+    if key is None:
+        error = OpenAIError(401, "Missing bearer or basic authentication in header")
+        return _Refusal(error, 3000, "invalid_request_error")
+    now = state.clock.now()
+    if key.startswith("ek_"):
+        secret = state.secrets.get(key)
+        if secret is None or secret.status(now) != "active":
+            return _invalid_key(key)
+        return _Opening(secret.session, secret.session_request, secret)
+    if state.settings.api_keys and key not in state.settings.api_keys:
+        return _invalid_key(key)
+    session_id = state.ids.session_id()
+    if request.query.get("intent") == "transcription":
+        return _Opening(transcription_session({}, session_id), {"type": "transcription"}, None)
+    model = request.query.get("model")
+    if not model:
+        error = OpenAIError(
+            400,
+            f"You must provide a model parameter, for example wss://api.openai.com/v1/realtime?model={EXAMPLE_MODEL}",
+            code="missing_model",
+        )
+        return _Refusal(error, 4000, "invalid_request_error.missing_model")
+    if not is_supported_model(model):
+        error = OpenAIError(400, f'Model "{model}" is not supported in realtime mode.', code="invalid_model")
+        return _Refusal(error, 4000, "invalid_request_error.invalid_model")
+    asked = {"type": "realtime", "model": model}
+    return _Opening(realtime_session(asked, session_id), asked, None)
+
+
+async def connect(request: web.Request) -> web.StreamResponse:
+    """``GET /v1/realtime``: a Realtime WebSocket session."""
+    state = request.app[STATE]
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+    ws = web.WebSocketResponse(protocols=("realtime",) if "realtime" in offered else (), heartbeat=20.0)
+    if not ws.can_prepare(request).ok:
+        raise OpenAIError(
+            400, "This endpoint expects a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket).", code=None
+        )
+    await ws.prepare(request)
+    entry = request.get(EXCHANGE)
+    faults = request.get(WS_FAULTS)
+    link = _Link(
+        ws, request, state, entry, faults.drop_after_events if faults else None, faults.event_delay_ms if faults else 0
+    )
+    state.connections.add(ws)
+    try:
+        opening = _open(request, state)
+        if isinstance(opening, _Refusal):
+            await link.send(error_event(state.ids, opening.error))
+            await ws.close(code=opening.close_code, message=opening.reason.encode())
+            link.note("closed", opening.reason)
+            return ws
+        await _converse(request, link, opening)
+    finally:
+        state.connections.discard(ws)
+    return ws
+
+
+async def _converse(request: web.Request, link: _Link, opening: _Opening) -> None:
+    state = link.state
+    conversation = RealtimeConversation.open(
+        state.ids,
+        opening.session,
+        opening.request,
+        state.clock.now(),
+        faker_text(state.seed, state.next_connection()),
+    )
+    if opening.secret is not None:
+        _remember(opening.secret, conversation.session["id"], "websocket", state.clock.now(), None)
+    await link.send(conversation.session_created())
+
+    def finished(response_id: str) -> None:
+        if conversation.active is not None and conversation.active.id == response_id:
+            conversation.response_finished()
+
+    sender = asyncio.create_task(link.drain(finished))
+    try:
+        async for message in link.ws:
+            if message.type == WSMsgType.TEXT:
+                link.record("client", message.data)
+                if _event_type(message.data) == "session.close":
+                    await link.ws.close(code=1000)
+                    break
+                events = conversation.receive(message.data)
+                # A new response's events are tagged with its id, so a cancel can skip the rest of them.
+                started = events[0]["type"] == "response.created" and conversation.active is not None
+                tag = conversation.active.id if started and conversation.active is not None else None
+                for event in events:
+                    link.queue.put_nowait((event, tag))
+                if conversation.active is not None and conversation.active.cancelled:
+                    link.cancelled.add(conversation.active.id)
+                    conversation.response_finished()
+            elif message.type == WSMsgType.BINARY:
+                error = OpenAIError(
+                    400, "Binary messages are not supported; send JSON text events.", code="invalid_json"
+                )
+                link.queue.put_nowait((error_event(state.ids, error), None))
+            if link.dropped:
+                break
+    finally:
+        link.queue.put_nowait(None)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(sender, timeout=5)
+        if conversation.active is not None:
+            conversation.response_finished()
+
+
+def _event_type(text: str) -> object:
+    try:
+        value = parse_json(text.encode())
+    except OpenAIError:
+        return None
+    return value.get("type") if isinstance(value, dict) else None
+
+
+class _Link:
+    """One socket: sends server events in order (paced, droppable) and journals both directions."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        state: MockState,
+        entry: Any,
+        drop_after: int | None,
+        delay_ms: float,
+    ) -> None:
+        self.ws = ws
+        self.request = request
+        self.state = state
+        self.entry = entry
+        self.drop_after = drop_after
+        self.delay_ms = min(delay_ms, state.settings.latency_max_ms)
+        self.sent = 0
+        self.dropped = False
+        self.queue: asyncio.Queue[tuple[dict[str, Any], str | None] | None] = asyncio.Queue()
+        self.cancelled: set[str] = set()
+
+    async def send(self, event: dict[str, Any]) -> None:
+        if self.dropped or self.ws.closed:
+            return
+        if self.delay_ms > 0:
+            await asyncio.sleep(self.delay_ms / 1000)
+        if self.drop_after is not None and self.sent >= self.drop_after:
+            self._drop()
+            return
+        await self.ws.send_json(event)
+        self.sent += 1
+        self.record("server", event)
+
+    async def drain(self, finished: Callable[[str], None]) -> None:
+        """Send queued events in order; events of a cancelled response are skipped."""
+        while (queued := await self.queue.get()) is not None:
+            event, response_id = queued
+            if response_id is not None and response_id in self.cancelled:
+                continue
+            with contextlib.suppress(ConnectionError):
+                await self.send(event)
+            if response_id is not None and event["type"] == "response.done":
+                finished(response_id)
+
+    def _drop(self) -> None:
+        """Drop the connection without a close frame, as a network failure would."""
+        self.dropped = True
+        self.note("dropped", f"after {self.sent} server events")
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+    def record(self, direction: str, event: Any) -> None:
+        if self.entry is None or not self.state.journal.enabled:
+            return
+        events = self.entry.extra.setdefault("events", [])
+        if len(events) >= JOURNAL_EVENTS:
+            self.entry.extra["events_dropped"] = self.entry.extra.get("events_dropped", 0) + 1
+            return
+        if isinstance(event, str):
+            parsed = _event_type(event)
+            events.append({"direction": direction, "type": parsed, "size": len(event)})
+        else:
+            events.append({"direction": direction, "type": event.get("type"), "event_id": event.get("event_id")})
+
+    def note(self, what: str, detail: str) -> None:
+        if self.entry is not None:
+            self.entry.extra[what] = detail
+
+
+def _remember(secret: ClientSecret, session_id: str, transport: str, now: float, call_id: str | None) -> None:
+    opened: dict[str, Any] = {"session_id": session_id, "transport": transport, "opened_at": int(now)}
+    if call_id is not None:
+        opened["call_id"] = call_id
+    secret.sessions_opened.append(opened)
+    del secret.sessions_opened[:-SESSIONS_PER_SECRET]
+
+
+# --- WebRTC signalling ---------------------------------------------------------------------------------
+
+
+async def create_call(request: web.Request) -> web.Response:
+    """``POST /v1/realtime/calls``: an SDP offer in, an SDP answer out (201), with a ``Location``."""
+    state = request.app[STATE]
+    key = api_key_from_header(request.headers.get("Authorization"))
+    if key is None:
+        raise missing_api_key()
+    now = state.clock.now()
+    secret: ClientSecret | None = None
+    if key.startswith("ek_"):
+        secret = state.secrets.get(key)
+        if secret is None or secret.status(now) != "active":
+            raise incorrect_api_key(key)
+    elif state.settings.api_keys and key not in state.settings.api_keys:
+        raise incorrect_api_key(key)
+
+    content_type = request.content_type
+    if content_type == "multipart/form-data":
+        offer, session = await _multipart_offer(request)
+    elif content_type == "application/sdp":
+        offer = (await request.read()).decode("utf-8", errors="replace")
+        session = None
+    else:
+        raise OpenAIError(
+            400,
+            "Unsupported content type for /v1/realtime/calls: send the SDP offer as application/sdp, or as "
+            "multipart/form-data with 'sdp' and 'session' parts.",
+            param="content-type",
+            code="unsupported_content_type",
+        )
+    if not offer.lstrip().startswith("v=0"):
+        raise OpenAIError(
+            400, "Invalid 'sdp': expected an SDP offer starting with 'v=0'.", param="sdp", code="invalid_sdp"
+        )
+
+    call_id = "rtc_" + state.ids.event_id().removeprefix("event_")
+    if secret is not None:
+        session_id = secret.session_id
+    elif session is not None:
+        session_id = session["id"]
+    else:
+        session_id = state.ids.session_id()
+    if secret is not None:
+        _remember(secret, session_id, "webrtc", now, call_id)
+    answer = sdp_answer(offer, state.ids.event_id())
+    response = web.Response(status=201, text=answer, content_type="application/sdp")
+    response.headers["Location"] = f"/v1/realtime/calls/{call_id}"
+    return response
+
+
+async def _multipart_offer(request: web.Request) -> tuple[str, dict[str, Any] | None]:
+    offer: str | None = None
+    session: dict[str, Any] | None = None
+    reader = await request.multipart()
+    async for part in reader:
+        name = getattr(part, "name", None)
+        if name == "sdp":
+            offer = (await part.read()).decode("utf-8", errors="replace")  # type: ignore[union-attr]
+        elif name == "session":
+            raw = await part.read()  # type: ignore[union-attr]
+            body = parse_json(raw)
+            parsed = validate_model(RealtimeCreateClientSecretRequest, {"session": body})
+            from ..defaults import session_from_request  # noqa: PLC0415
+
+            session = session_from_request(parsed, request.app[STATE].ids.session_id())
+    if offer is None:
+        raise OpenAIError(400, "Missing required parameter: 'sdp'.", param="sdp", code="missing_required_parameter")
+    return offer, session
+
+
+def sdp_answer(offer: str, seed_text: str) -> str:
+    """A plausible SDP answer mirroring the offer's media sections (no media flows: see the README)."""
+    ufrag, pwd = seed_text[-8:], (seed_text * 2)[-24:]
+    fingerprint = ":".join(f"{ord(c) % 256:02X}" for c in (seed_text * 3)[:32])
+    mids = [line.split(":", 1)[1] for line in offer.splitlines() if line.startswith("a=mid:")]
+    media = [line for line in offer.splitlines() if line.startswith("m=")]
+    lines = [
+        "v=0",
+        f"o=- {abs(hash(seed_text)) % 10**18} 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE " + " ".join(mids or ["0"]),
+        "a=msid-semantic: WMS",
+    ]
+    for index, m_line in enumerate(media or ["m=audio 9 UDP/TLS/RTP/SAVPF 111"]):
+        kind = m_line.split()[0].removeprefix("m=")
+        mid = mids[index] if index < len(mids) else str(index)
+        if kind == "application":
+            lines += ["m=application 9 UDP/DTLS/SCTP webrtc-datachannel", "c=IN IP4 0.0.0.0"]
+        else:
+            lines += ["m=audio 9 UDP/TLS/RTP/SAVPF 111", "c=IN IP4 0.0.0.0", "a=rtcp:9 IN IP4 0.0.0.0"]
+        lines += [
+            f"a=ice-ufrag:{ufrag}",
+            f"a=ice-pwd:{pwd}",
+            f"a=fingerprint:sha-256 {fingerprint}",
+            "a=setup:active",
+            f"a=mid:{mid}",
+        ]
+        if kind == "application":
+            lines.append("a=sctp-port:5000")
+        else:
+            lines += ["a=sendrecv", "a=rtcp-mux", "a=rtpmap:111 opus/48000/2", "a=fmtp:111 minptime=10;useinbandfec=1"]
+        lines.append("a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host")
+    return "\r\n".join(lines) + "\r\n"
