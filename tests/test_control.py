@@ -48,6 +48,8 @@ RULE_KEYS = [
     "message",
     "type",
     "code",
+    "drop_after_events",
+    "event_delay_ms",
     "match",
 ]
 
@@ -159,7 +161,8 @@ async def test_secrets_listed_newest_last(client: TestClient) -> None:
     assert list(listing) == ["data"]
     assert [s["value"] for s in listing["data"]] == [first["value"], second["value"]]
     for view, minted in zip(listing["data"], (first, second), strict=True):
-        assert list(view) == ["value", "created_at", "expires_at", "status", "scope", "session"]
+        assert list(view) == ["value", "created_at", "expires_at", "status", "scope", "session", "sessions"]
+        assert view["sessions"] == []
         assert view["status"] == "active"
         assert view["scope"] is None
         assert view["session"] == minted["session"]
