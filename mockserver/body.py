@@ -38,37 +38,74 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return value
 
 
+#: JSON nested deeper than this is refused: nothing OpenAI takes is nested so deep, and everything
+#: downstream (validation, the journal, rendering) stays well inside Python's recursion limit.
+MAX_DEPTH = 256
+
+
 def parse_json(raw: bytes) -> Any:
-    """Any JSON value, strictly (no NaN, no lone surrogates); OpenAI's parse error otherwise."""
+    """Any JSON value, strictly; OpenAI's parse error otherwise.
+
+    Strictly means: UTF-8 only (a leading BOM is tolerated), no ``NaN``/``Infinity``,
+    no numbers that overflow a double, no lone surrogates, nesting at most ``MAX_DEPTH``.
+    """
     try:
-        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        text = raw.decode("utf-8-sig")  # strict: invalid UTF-8 and encoded surrogates fail here
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError):
-        # ValueError covers JSONDecodeError and invalid UTF-8 (UnicodeDecodeError).
+        # ValueError covers JSONDecodeError and UnicodeDecodeError.
         raise invalid_json() from None
-    # "\ud800" escapes parse to lone surrogates, which are not Unicode text: reject them as
-    # strict JSON parsers do, so they never reach validation or an echo.
-    try:
-        if (b"\\ud" in raw or b"\\uD" in raw) and _has_lone_surrogate(value):
-            raise invalid_json()
-    except RecursionError:
-        raise invalid_json() from None
+    # A "\ud800" escape parses to a lone surrogate, which is not Unicode text: strict parsers refuse it.
+    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(value):
+        raise invalid_json()
+    if isinstance(value, dict | list) and not _depth_within(value, MAX_DEPTH):
+        raise invalid_json()
     return value
 
 
+def _depth_within(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests at most ``limit`` containers deep (iteratively: no recursion to overflow)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return False
+        children = current.values() if isinstance(current, dict) else current
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return True
+
+
 def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, str):
+            if not _is_text(current):
+                return True
+        elif isinstance(current, dict):
+            stack.extend(current.keys())
+            stack.extend(current.values())
+        elif isinstance(current, list):
+            stack.extend(current)
     return False
 
 
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def dump_json(payload: Any) -> bytes:
-    """Pretty-printed JSON, as OpenAI's bodies are."""
-    return json.dumps(payload, indent=2, ensure_ascii=False).encode()
+    """Pretty-printed JSON, as OpenAI's bodies are.
+
+    Header values reach responses and the journal as aiohttp decodes them, with
+    undecodable bytes kept as surrogates; those are written as ``\\udcXX`` escapes.
+    """
+    text = json.dumps(payload, indent=2, ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(payload, indent=2).encode()

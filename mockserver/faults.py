@@ -15,11 +15,12 @@ from __future__ import annotations
 import fnmatch
 import math
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from .errors import OpenAIError
 from .presets import PRESETS
@@ -96,6 +97,29 @@ class FaultMatch(RequestModel):
 
 
 _STATUS = IntRange(400, 599)
+#: RFC 9110 token characters: what a header name may be made of.
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+#: Headers that frame the message or the connection: a rule must not set them.
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "trailer", "te"})
+
+
+def _check_headers(headers: dict[str, str]) -> dict[str, str]:
+    for name, value in headers.items():
+        if not _TOKEN.match(name):
+            raise openai_error(
+                "invalid_value", f"Invalid header name {name!r} in '{{param}}': expected an HTTP token.", subpath=""
+            )
+        if name.lower() in _FRAMING:
+            raise openai_error(
+                "invalid_value",
+                f"Invalid header {name!r} in '{{param}}': it frames the HTTP message and cannot be injected.",
+            )
+        if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F or ord(c) > 0xFF for c in value):
+            raise openai_error(
+                "invalid_value",
+                f"Invalid value for header {name!r} in '{{param}}': control characters are not allowed.",
+            )
+    return headers
 
 
 class FaultRuleSpec(RequestModel):
@@ -106,10 +130,10 @@ class FaultRuleSpec(RequestModel):
     times: Annotated[int, IntRange(1)] | None = 1
     latency_ms: Annotated[float, DecimalRange(0)] | None = None
     fault: Annotated[str, OneOf(*CONNECTION_FAULTS)] | None = None
-    retry_after_ms: Annotated[int, IntRange(0)] | None = None
-    retry_after: Annotated[float, DecimalRange(0)] | None = None
+    retry_after_ms: Annotated[int, IntRange(0, 86_400_000)] | None = None
+    retry_after: Annotated[float, DecimalRange(0, 86_400)] | None = None
     x_should_retry: bool | None = None
-    headers: dict[str, str] | None = None
+    headers: Annotated[dict[str, str], AfterValidator(_check_headers)] | None = None
     message: str | None = None
     type: str | None = None
     code: str | None = None

@@ -19,10 +19,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import PayloadEncodingError
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from .body import dump_json
-from .errors import OpenAIError, body_too_large, invalid_method, invalid_url
+from .errors import OpenAIError, body_too_large, invalid_json, invalid_method, invalid_url
 from .faults import Decision, RequestFacts, configured_decision, decision_from_headers
 from .journal import JournalEntry, masked_headers
 from .keys import EXCHANGE, REQUEST_ID, STATE, WS_FAULTS
@@ -82,6 +84,7 @@ async def _serve(
     request[REQUEST_ID] = request_id
     inner = handler if handler is not None else _raiser(missing(request.method, request.path))
     try:
+        _refuse_compressed_body(request)
         if request.path.startswith(CONTROL_PREFIX):
             _guard_control(request, state.settings)
             response = await inner(request)
@@ -91,6 +94,10 @@ async def _serve(
         response = _render(error)
     except web.HTTPRequestEntityTooLarge:
         response = _render(body_too_large(state.settings.max_body_bytes))
+    except (RequestPayloadError, PayloadEncodingError):
+        # A body aiohttp could not read (a broken chunked encoding): the connection cannot be reused.
+        response = _render(invalid_json())
+        response.force_close()
     except web.HTTPException as exc:
         response = _render(OpenAIError(exc.status, exc.reason))
     except Exception:
@@ -123,6 +130,21 @@ async def _serve(
             extra={"request_id": request_id, "status": response.status, "scope": request.headers.get(SCOPE_HEADER)},
         )
     return response
+
+
+def _refuse_compressed_body(request: web.Request) -> None:
+    """The SDKs never compress request bodies; a compressed one gets a clear 415 and a closed connection."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding and encoding != "identity":
+        error = OpenAIError(
+            415,
+            f"Unsupported Content-Encoding {encoding!r}: send the JSON body uncompressed.",
+            param="Content-Encoding",
+            code="unsupported_content_encoding",
+        )
+        # The body is left unread, so the connection cannot carry another request.
+        error.headers["Connection"] = "close"
+        raise error
 
 
 def _guard_control(request: web.Request, settings: Settings) -> None:

@@ -13,6 +13,7 @@ from mockserver.errors import OpenAIError, describe_json_type, format_number, ma
 from mockserver.ids import IdFactory
 from mockserver.plans import NOT_JSON, PlanCache
 from mockserver.schemas import RealtimeCreateClientSecretRequest, validate_model
+from mockserver.schemas._base import TAG_PREFIX
 from mockserver.schemas.validation import format_param
 from mockserver.secrets import ClientSecret, SecretStore
 from tests.helpers import FIXTURES
@@ -68,9 +69,10 @@ def test_mask_key(key: str, masked: str) -> None:
 
 def test_format_param() -> None:
     assert format_param(("session", "tools", 0, "name")) == "session.tools[0].name"
-    assert format_param(("session", "\u00a70", "audio")) == "session.audio"
+    assert format_param(("session", f"{TAG_PREFIX}0", "audio")) == "session.audio"
     assert format_param(("type",), prefix="session") == "session.type"
-    assert format_param(("prompt", "variables", "a", "\u00a71", "detail")) == "prompt.variables.a.detail"
+    assert format_param(("prompt", "variables", "a", f"{TAG_PREFIX}1", "detail")) == "prompt.variables.a.detail"
+    assert format_param(("session", "\u00a7key")) == "session.\u00a7key"  # a client's key is never taken for a tag
 
 
 def test_missing_is_reported_before_unknown_in_the_same_object() -> None:

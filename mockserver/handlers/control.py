@@ -166,11 +166,15 @@ async def list_presets(request: web.Request) -> web.Response:
 # --- clock -----------------------------------------------------------------------------------------
 
 
+#: The clock stays within unsigned 32-bit epoch seconds (until 2106), as secrets encode it in 8 hex digits.
+CLOCK_MAX = 2**32 - 1
+
+
 class ClockUpdate(RequestModel):
     """``{"advance": seconds}`` or ``{"set": epoch}``, exactly one."""
 
     advance: Annotated[float, DecimalRange(-10 * 365 * 86400, 10 * 365 * 86400)] | None = None
-    set: Annotated[float, DecimalRange(0, 2**32)] | None = None
+    set: Annotated[float, DecimalRange(0, 2**32 - 1)] | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ClockUpdate:
@@ -200,10 +204,21 @@ async def clock(request: web.Request) -> web.Response:
 async def set_clock(request: web.Request) -> web.Response:
     update = validate_model(ClockUpdate, parse_json_object(await request.read()))
     state = request.app[STATE]
+    target = state.clock.now() + update.advance if update.advance is not None else update.set
+    assert target is not None
+    if not 0 <= target <= CLOCK_MAX:
+        key = "advance" if update.advance is not None else "set"
+        raise OpenAIError(
+            400,
+            f"Invalid '{key}': the clock must stay between 0 and {CLOCK_MAX} (epoch seconds), but would be at "
+            f"{target:.0f}.",
+            param=key,
+            code="invalid_value",
+        )
     if update.advance is not None:
         state.clock.advance(update.advance)
-    elif update.set is not None:
-        state.clock.set(update.set)
+    else:
+        state.clock.set(target)
     return _json(_clock_view(request))
 
 

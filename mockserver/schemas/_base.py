@@ -9,6 +9,7 @@ an optional sub-path (``.type`` for a missing discriminator).
 
 from __future__ import annotations
 
+import secrets
 import typing
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, ClassVar
@@ -36,8 +37,9 @@ __all__ = [
 
 #: The pydantic error type our own validators raise; its context carries OpenAI's code.
 OPENAI_ERROR = "openai"
-#: Union branches are tagged with this prefix so the translator can drop them from paths.
-TAG_PREFIX = "\u00a7"
+#: Union branches are tagged with this prefix so the translator can drop them from paths. It is random per
+#: process (and starts with NUL) so that no key a client sends can be mistaken for a tag.
+TAG_PREFIX = f"\x00{secrets.token_hex(8)}:"
 
 
 def openai_error(code: str, template: str, subpath: str = "") -> PydanticCustomError:

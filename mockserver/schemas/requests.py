@@ -87,6 +87,9 @@ CONNECTORS = (
     "connector_sharepoint",
 )
 
+# Lists stop at their first bad item (fail_fast): only one error is reported anyway, and a body of
+# a million bad items must not cost a million error objects.
+
 # ``model`` fields are "anyOf string | enum": any string is valid.
 ModelName = str
 JsonObject = dict[str, Any]
@@ -128,8 +131,8 @@ RealtimeAudioFormats = Annotated[
 class AudioTranscription(RequestModel):
     model: ModelName | None = None
     language: str | None = None
-    languages: Annotated[list[str], Field(min_length=1)] | None = None
-    keywords: list[str] | None = None
+    languages: Annotated[list[str], Field(min_length=1, fail_fast=True)] | None = None
+    keywords: Annotated[list[str], Field(fail_fast=True)] | None = None
     prompt: str | None = None
     delay: Annotated[str, OneOf(*EFFORTS)] | None = None
 
@@ -233,7 +236,7 @@ class RealtimeFunctionTool(RequestModel):
 
 
 class MCPToolFilter(RequestModel):
-    tool_names: list[str] | None = None
+    tool_names: Annotated[list[str], Field(fail_fast=True)] | None = None
     read_only: bool | None = None
 
 
@@ -270,7 +273,9 @@ class MCPTool(RequestModel):
     server_description: str | None = None
     headers: dict[str, str] | None = None
     allowed_tools: Annotated[list[str] | MCPToolFilter, TaggedUnion(_choose_allowed_tools)] | None = None
-    allowed_callers: Annotated[list[Annotated[str, OneOf("direct", "programmatic")]], Field(min_length=1)] | None = None
+    allowed_callers: (
+        Annotated[list[Annotated[str, OneOf("direct", "programmatic")]], Field(min_length=1, fail_fast=True)] | None
+    ) = None
     require_approval: Annotated[str | MCPToolApprovalFilter, TaggedUnion(_choose_require_approval)] | None = None
     defer_loading: bool | None = None
 
@@ -419,13 +424,13 @@ class RealtimeSessionCreateRequestGA(RequestModel):
     _nullable = frozenset({"tracing", "prompt"})
 
     type: Annotated[str, OneOf("realtime")]
-    output_modalities: list[Annotated[str, OneOf("text", "audio")]] | None = None
+    output_modalities: Annotated[list[Annotated[str, OneOf("text", "audio")]], Field(fail_fast=True)] | None = None
     model: ModelName | None = None
     instructions: str | None = None
     audio: RealtimeAudio | None = None
-    include: list[Annotated[str, OneOf(LOGPROBS)]] | None = None
+    include: Annotated[list[Annotated[str, OneOf(LOGPROBS)]], Field(fail_fast=True)] | None = None
     tracing: Tracing | None = None
-    tools: list[RealtimeTool] | None = None
+    tools: Annotated[list[RealtimeTool], Field(fail_fast=True)] | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     reasoning: RealtimeReasoning | None = None
@@ -437,7 +442,7 @@ class RealtimeSessionCreateRequestGA(RequestModel):
 class RealtimeTranscriptionSessionCreateRequestGA(RequestModel):
     type: Annotated[str, OneOf("transcription")]
     audio: TranscriptionAudio | None = None
-    include: list[Annotated[str, OneOf(LOGPROBS)]] | None = None
+    include: Annotated[list[Annotated[str, OneOf(LOGPROBS)]], Field(fail_fast=True)] | None = None
 
 
 SessionRequest = Annotated[
