@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""The offline demo's backend: a page with a button, and ``POST /session`` minting an ``ek_`` key.
+"""The offline demo's backend: a page with two buttons, and ``POST /session`` minting an ``ek_`` key.
 
 This is the shape of a real Realtime backend: the browser never sees the ``sk-`` key; it asks
 this backend, which calls ``POST /v1/realtime/client_secrets`` with the official SDK and hands
-back only the short-lived ``ek_`` key. Here the SDK's ``base_url`` points at the mock, so the
-whole demo runs with no network and no API key::
+back only the short-lived ``ek_`` key, with the Realtime WebSocket URL to use it on. The page
+then connects to that URL itself, the key riding in the ``openai-insecure-api-key.`` subprotocol
+as browsers must. Here the SDK's ``base_url`` points at the mock, so the whole demo runs with no
+network and no API key::
 
     mockserver --port 8080
     python examples/demo_backend.py --mock-url http://127.0.0.1:8080/v1 --port 8000
@@ -28,8 +30,9 @@ from typing import Any
 import openai
 from aiohttp import web
 from openai import AsyncOpenAI
+from yarl import URL
 
-__all__ = ["create_app", "main"]
+__all__ = ["create_app", "main", "realtime_url"]
 
 #: Resolved from this file, so the script works from any working directory.
 INDEX_HTML = Path(__file__).resolve().parent / "static" / "index.html"
@@ -87,13 +90,24 @@ async def _openai_client(app: web.Application) -> AsyncIterator[None]:
         await client.close()
 
 
+def realtime_url(base_url: str, model: str) -> str:
+    """The Realtime WebSocket URL for an SDK ``base_url``, as the SDK builds it.
+
+    ``http://127.0.0.1:8080/v1`` gives ``ws://127.0.0.1:8080/v1/realtime?model=MODEL`` (``https``
+    gives ``wss``). The browser connects there directly: the key is minted for it, not for us.
+    """
+    url = URL(base_url)
+    scheme = {"http": "ws", "https": "wss"}.get(url.scheme, url.scheme)
+    return str(url.with_scheme(scheme).with_path(url.path.rstrip("/") + "/realtime").with_query(model=model))
+
+
 async def index(request: web.Request) -> web.FileResponse:
     """The page (a single self-contained file: it works offline)."""
     return web.FileResponse(INDEX_HTML, headers={"Cache-Control": "no-store"})
 
 
 async def create_session(request: web.Request) -> web.Response:
-    """Mint an ``ek_`` key for the browser: ``{"seconds": N}`` in, ``value``/``expires_at``/... out."""
+    """Mint an ``ek_`` key for the browser: ``{"seconds": N}`` in, ``value``/``expires_at``/``realtime_url``/... out."""
     try:
         seconds = await _requested_seconds(request)
     except ValueError as exc:
@@ -112,13 +126,16 @@ async def create_session(request: web.Request) -> web.Response:
         url = request.app[CONFIG].mock_url
         return _error(502, f"Could not reach the OpenAI API at {url} ({error.message}). Is the mock running?")
 
+    # A transcription session has no model; this backend only asks for realtime ones.
+    model = getattr(secret.session, "model", None) or MODEL
     return web.json_response(
         {
             "value": secret.value,
             "expires_at": secret.expires_at,
             "session_id": secret.session.id,
-            # A transcription session has no model; this backend only asks for realtime ones.
-            "model": getattr(secret.session, "model", None),
+            "model": model,
+            # Where the page opens its Realtime WebSocket with the key.
+            "realtime_url": realtime_url(request.app[CONFIG].mock_url, model),
         }
     )
 

@@ -107,6 +107,8 @@ class RealtimeConversation:
     buffered_bytes: int = 0
     conversation_id: str = ""
     active: _Response | None = None
+    #: Text deltas the client has been sent, per response (kept by the sender; read on cancel).
+    streamed: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.conversation_id:
@@ -389,10 +391,21 @@ class RealtimeConversation:
         if self.active is None or self.active.cancelled:
             raise OpenAIError(400, "Cancellation failed: no active response found", code="response_cancel_not_active")
         self.active.cancelled = True
+        # Only what was streamed before the cancel counts: the item is incomplete, with that text.
+        text = "".join(self.streamed.pop(self.active.id, []))
+        template = self.active.done_template
+        item = copy.deepcopy(template["output"][0])
+        item["status"] = "incomplete"
+        for content in item["content"]:
+            content["text" if content["type"] == "output_text" else "transcript"] = text
+        for index, stored in enumerate(self.items):
+            if stored["id"] == item["id"]:
+                self.items[index] = item
         done = {
-            **self.active.done_template,
+            **template,
             "status": "cancelled",
             "status_details": {"type": "cancelled", "reason": "client_cancelled"},
+            "output": [item],
             "usage": None,
         }
         return [self._stamp({"type": "response.done", "response": done})]

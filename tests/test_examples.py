@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -16,6 +17,8 @@ from functools import cache
 from types import ModuleType
 from typing import IO, Any
 
+import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -75,12 +78,14 @@ async def test_session_mints_through_the_sdk(aiohttp_client: AiohttpClient) -> N
         assert response.status == 200, await response.text()
         data = await response.json()
 
-        assert set(data) == {"value", "expires_at", "session_id", "model"}
+        assert set(data) == {"value", "expires_at", "session_id", "model", "realtime_url"}
         assert re.fullmatch(r"ek_[0-9a-f]{32}", data["value"])
         # The key's first 8 hex digits are its creation time; the TTL asked for is what it got.
         assert data["expires_at"] - int(data["value"][3:11], 16) == 120
         assert re.fullmatch(r"sess_[A-Za-z0-9]{21}", data["session_id"])
         assert data["model"] == "gpt-realtime"
+        # The mock's own Realtime WebSocket, where the page connects with the key.
+        assert data["realtime_url"] == f"ws://127.0.0.1:{mock.port}/v1/realtime?model=gpt-realtime"
 
         (entry,) = mock.assert_attempts(1)
         assert entry.path == "/v1/realtime/client_secrets"
@@ -165,6 +170,80 @@ async def test_unreachable_api_gives_502(aiohttp_client: AiohttpClient) -> None:
         error = (await response.json())["error"]
         assert mock.base_url in error["message"]
         assert "Is the mock running?" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "expected"),
+    [
+        ("http://127.0.0.1:8080/v1", "ws://127.0.0.1:8080/v1/realtime?model=gpt-realtime"),
+        ("http://127.0.0.1:8080/v1/", "ws://127.0.0.1:8080/v1/realtime?model=gpt-realtime"),
+        ("http://localhost:8080", "ws://localhost:8080/realtime?model=gpt-realtime"),
+        ("https://api.openai.com/v1", "wss://api.openai.com/v1/realtime?model=gpt-realtime"),
+    ],
+)
+def test_realtime_url_follows_the_base_url(base_url: str, expected: str) -> None:
+    assert demo_backend().realtime_url(base_url, "gpt-realtime") == expected
+
+
+def test_page_has_the_connect_step() -> None:
+    page = (EXAMPLES / "static" / "index.html").read_text()
+    assert 'id="connect"' in page
+    assert 'new WebSocket(minted.realtime_url, ["realtime", "openai-insecure-api-key." + minted.value])' in page
+    for event_type in (
+        "session.created",
+        "conversation.item.create",
+        "response.create",
+        "response.output_text.delta",
+        "response.output_audio_transcript.delta",
+        "response.done",
+    ):
+        assert f'"{event_type}"' in page, event_type
+    assert "Hello!" in page
+    assert not EXTERNAL_URL.findall(page)
+
+
+async def test_page_connect_step_works_from_python(aiohttp_client: AiohttpClient) -> None:
+    """What the page's Connect button does, step by step: the key as a subprotocol, hello, the streamed reply."""
+    async with MockServer(seed=19) as mock:
+        client = await backend_client(aiohttp_client, mock)
+        response = await client.post("/session", json={"seconds": 120})
+        assert response.status == 200, await response.text()
+        data = await response.json()
+
+        protocols = ("realtime", "openai-insecure-api-key." + data["value"])
+        async with aiohttp.ClientSession() as http:
+            # No Authorization header: a browser cannot send one.
+            ws = await asyncio.wait_for(http.ws_connect(data["realtime_url"], protocols=protocols), STARTUP_TIMEOUT)
+            try:
+                assert ws.protocol == "realtime"  # the server picked the page's first subprotocol
+                created = await ws.receive_json(timeout=STARTUP_TIMEOUT)
+                assert created["type"] == "session.created"
+                assert created["session"]["id"] == data["session_id"]
+                assert created["session"]["model"] == data["model"]
+                assert created["session"]["audio"]["output"]["voice"] == "alloy"
+
+                greeting = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello!"}]}
+                await ws.send_json({"type": "conversation.item.create", "item": greeting})
+                await ws.send_json({"type": "response.create"})
+                deltas: list[str] = []
+                for _ in range(200):
+                    event = await ws.receive_json(timeout=STARTUP_TIMEOUT)
+                    assert event["type"] != "error", event
+                    if event["type"] in ("response.output_text.delta", "response.output_audio_transcript.delta"):
+                        deltas.append(event["delta"])
+                    if event["type"] == "response.done":
+                        break
+                assert event["type"] == "response.done"
+                assert event["response"]["status"] == "completed"
+                reply = "".join(deltas)
+                assert reply.strip()
+                assert event["response"]["output"][0]["content"][0]["transcript"] == reply
+            finally:
+                await asyncio.wait_for(ws.close(), EXIT_TIMEOUT)
+
+        (opened,) = mock.secret(data["value"]).sessions
+        assert opened["transport"] == "websocket"
+        assert opened["session_id"] == data["session_id"]
 
 
 # --- the demo backend, as a script ----------------------------------------------------------------

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.parser
+import email.policy
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from aiohttp import WSMsgType, web
 
 from ..auth import api_key_from_header
 from ..body import parse_json
-from ..defaults import realtime_session, transcription_session
+from ..defaults import realtime_session, session_from_request, transcription_session
 from ..errors import OpenAIError, incorrect_api_key, missing_api_key
 from ..keys import EXCHANGE, STATE, WS_FAULTS
 from ..realtime import RealtimeConversation, error_event, faker_text, is_supported_model
@@ -33,6 +36,7 @@ __all__ = ["connect", "create_call"]
 log = logging.getLogger("mockserver")
 
 SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
+_DELTA_TYPES = frozenset({"response.output_text.delta", "response.output_audio_transcript.delta"})
 #: Journal entries keep at most this many events of a connection.
 JOURNAL_EVENTS = 500
 #: Sessions remembered per secret.
@@ -154,7 +158,7 @@ async def _converse(request: web.Request, link: _Link, opening: _Opening) -> Non
         if conversation.active is not None and conversation.active.id == response_id:
             conversation.response_finished()
 
-    sender = asyncio.create_task(link.drain(finished))
+    sender = asyncio.create_task(link.drain(finished, conversation.streamed))
     try:
         async for message in link.ws:
             if message.type == WSMsgType.TEXT:
@@ -164,7 +168,7 @@ async def _converse(request: web.Request, link: _Link, opening: _Opening) -> Non
                     break
                 events = conversation.receive(message.data)
                 # A new response's events are tagged with its id, so a cancel can skip the rest of them.
-                started = events[0]["type"] == "response.created" and conversation.active is not None
+                started = bool(events) and events[0]["type"] == "response.created" and conversation.active is not None
                 tag = conversation.active.id if started and conversation.active is not None else None
                 for event in events:
                     link.queue.put_nowait((event, tag))
@@ -172,6 +176,7 @@ async def _converse(request: web.Request, link: _Link, opening: _Opening) -> Non
                     link.cancelled.add(conversation.active.id)
                     conversation.response_finished()
             elif message.type == WSMsgType.BINARY:
+                link.record("client", message.data)
                 error = OpenAIError(
                     400, "Binary messages are not supported; send JSON text events.", code="invalid_json"
                 )
@@ -186,12 +191,19 @@ async def _converse(request: web.Request, link: _Link, opening: _Opening) -> Non
             conversation.response_finished()
 
 
-def _event_type(text: str) -> object:
+def _event_fields(text: str) -> tuple[object, object]:
+    """A client frame's ``type`` and ``event_id`` (``None`` when it is not a JSON object)."""
     try:
         value = parse_json(text.encode())
     except OpenAIError:
-        return None
-    return value.get("type") if isinstance(value, dict) else None
+        return None, None
+    if not isinstance(value, dict):
+        return None, None
+    return value.get("type"), value.get("event_id")
+
+
+def _event_type(text: str) -> object:
+    return _event_fields(text)[0]
 
 
 class _Link:
@@ -229,15 +241,24 @@ class _Link:
         self.sent += 1
         self.record("server", event)
 
-    async def drain(self, finished: Callable[[str], None]) -> None:
-        """Send queued events in order; events of a cancelled response are skipped."""
+    async def drain(self, finished: Callable[[str], None], streamed: dict[str, list[str]]) -> None:
+        """Send queued events in order; events of a cancelled response are skipped.
+
+        The text deltas actually sent are kept per response, so a cancellation can report
+        only what the client saw.
+        """
         while (queued := await self.queue.get()) is not None:
             event, response_id = queued
             if response_id is not None and response_id in self.cancelled:
                 continue
             with contextlib.suppress(ConnectionError):
                 await self.send(event)
-            if response_id is not None and event["type"] == "response.done":
+            if response_id is None:
+                continue
+            if event["type"] in _DELTA_TYPES:
+                streamed.setdefault(response_id, []).append(event["delta"])
+            elif event["type"] == "response.done":
+                streamed.pop(response_id, None)
                 finished(response_id)
 
     def _drop(self) -> None:
@@ -255,9 +276,11 @@ class _Link:
         if len(events) >= JOURNAL_EVENTS:
             self.entry.extra["events_dropped"] = self.entry.extra.get("events_dropped", 0) + 1
             return
-        if isinstance(event, str):
-            parsed = _event_type(event)
-            events.append({"direction": direction, "type": parsed, "size": len(event)})
+        if isinstance(event, bytes):
+            events.append({"direction": direction, "type": None, "event_id": None, "binary": True, "size": len(event)})
+        elif isinstance(event, str):
+            kind, event_id = _event_fields(event)
+            events.append({"direction": direction, "type": kind, "event_id": event_id, "size": len(event)})
         else:
             events.append({"direction": direction, "type": event.get("type"), "event_id": event.get("event_id")})
 
@@ -327,19 +350,21 @@ async def create_call(request: web.Request) -> web.Response:
 
 
 async def _multipart_offer(request: web.Request) -> tuple[str, dict[str, Any] | None]:
+    """The ``sdp`` and ``session`` parts of a multipart offer (parsed from the body already read)."""
+    raw = await request.read()
+    header = f"Content-Type: {request.headers.get('Content-Type', '')}\r\n\r\n".encode("latin-1", "replace")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(header + raw)
     offer: str | None = None
     session: dict[str, Any] | None = None
-    reader = await request.multipart()
-    async for part in reader:
-        name = getattr(part, "name", None)
+    parts = message.iter_parts() if message.is_multipart() else iter(())
+    for part in parts:
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
         if name == "sdp":
-            offer = (await part.read()).decode("utf-8", errors="replace")  # type: ignore[union-attr]
+            offer = data.decode("utf-8", errors="replace")
         elif name == "session":
-            raw = await part.read()  # type: ignore[union-attr]
-            body = parse_json(raw)
-            parsed = validate_model(RealtimeCreateClientSecretRequest, {"session": body})
-            from ..defaults import session_from_request  # noqa: PLC0415
-
+            parsed = validate_model(RealtimeCreateClientSecretRequest, {"session": parse_json(data)})
             session = session_from_request(parsed, request.app[STATE].ids.session_id())
     if offer is None:
         raise OpenAIError(400, "Missing required parameter: 'sdp'.", param="sdp", code="missing_required_parameter")
@@ -354,7 +379,7 @@ def sdp_answer(offer: str, seed_text: str) -> str:
     media = [line for line in offer.splitlines() if line.startswith("m=")]
     lines = [
         "v=0",
-        f"o=- {abs(hash(seed_text)) % 10**18} 2 IN IP4 127.0.0.1",
+        f"o=- {int(hashlib.sha256(seed_text.encode()).hexdigest()[:15], 16)} 2 IN IP4 127.0.0.1",
         "s=-",
         "t=0 0",
         "a=group:BUNDLE " + " ".join(mids or ["0"]),
