@@ -42,6 +42,8 @@ class MockState:
     static_headers: dict[str, str] = field(default_factory=dict)
     #: Set when the server starts shutting down: injected delays and hangs end at once.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Injected delays in progress (futures their timers resolve), woken at once when the server stops.
+    sleepers: set[asyncio.Future[None]] = field(default_factory=set)
     #: Open Realtime WebSockets, closed (1001) when the server stops.
     connections: set[Any] = field(default_factory=set)
     connections_opened: int = 0
@@ -85,6 +87,9 @@ class MockState:
     async def stop(self) -> None:
         """Start shutting down: end injected delays, close open WebSockets (1001, going away)."""
         self.stopping.set()
+        for waiter in list(self.sleepers):
+            if not waiter.done():
+                waiter.set_result(None)
         for ws in list(self.connections):
             with contextlib.suppress(Exception):
                 await ws.close(code=1001, message=b"server shutting down")
