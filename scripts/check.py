@@ -17,7 +17,8 @@ STEPS = [
     ("ruff check", [sys.executable, "-m", "ruff", "check", "."]),
     ("ruff format", [sys.executable, "-m", "ruff", "format", "--check", "."]),
     ("mypy", [sys.executable, "-m", "mypy"]),
-    ("pytest", [sys.executable, "-m", "pytest", *sys.argv[1:]]),
+    # Two workers (pytest-xdist) unless arguments are given: the suite runs servers and child pytests.
+    ("pytest", [sys.executable, "-m", "pytest", *(sys.argv[1:] or ["-n", "2"])]),
 ]
 
 
