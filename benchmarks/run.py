@@ -260,16 +260,12 @@ def load(
 
 
 @dataclass
-class Row:
-    target: str
-    case: str
-    connections: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    non_2xx: int
-    tool: str
+class Row(Load):
+    """One line of the table: a load result, where it was measured, and its ratio to the baseline."""
+
+    target: str = ""
+    case: str = ""
+    connections: int = 0
     ratio: float | None = None
 
 
@@ -301,7 +297,7 @@ def measure(target: Target, cases: list[tuple[str, bytes, int, dict[str, str]]],
         load(port, MINIMAL, 16, min(1.0, duration), path=target.path)  # warm-up
         for case, body, connections, headers in cases:
             result = load(port, body, connections, duration, headers, target.path)
-            rows.append(Row(target.name, case, connections, **asdict(result)))
+            rows.append(Row(**asdict(result), target=target.name, case=case, connections=connections))
         facts.rss_after_load_mb = rss_mb(process.pid)
     return rows
 
