@@ -268,6 +268,21 @@ class Decision:
         return self.status is not None or self.error is not None
 
 
+#: What a scripted rule hands to its decision as it is (delays are capped, headers copied).
+_PASSED_THROUGH = (
+    "status",
+    "error",
+    "fault",
+    "retry_after_ms",
+    "retry_after",
+    "x_should_retry",
+    "message",
+    "type",
+    "code",
+    "drop_after_events",
+)
+
+
 class FaultPlan:
     """Scripted rules in the order they were added; the first matching one is taken."""
 
@@ -321,20 +336,11 @@ class FaultPlan:
                     del self._rules[index]
             return Decision(
                 layer="scripted",
-                latency_ms=min(rule.latency_ms or 0.0, cap_ms),
-                status=rule.status,
-                error=rule.error,
-                fault=rule.fault,
                 rule_id=rule.id,
-                retry_after_ms=rule.retry_after_ms,
-                retry_after=rule.retry_after,
-                x_should_retry=rule.x_should_retry,
-                headers=dict(rule.headers),
-                message=rule.message,
-                type=rule.type,
-                code=rule.code,
-                drop_after_events=rule.drop_after_events,
+                latency_ms=min(rule.latency_ms or 0.0, cap_ms),
                 event_delay_ms=min(rule.event_delay_ms or 0.0, cap_ms),
+                headers=dict(rule.headers),
+                **{name: getattr(rule, name) for name in _PASSED_THROUGH},
             )
         return None
 
