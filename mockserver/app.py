@@ -6,9 +6,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .clock import Clock
-from .handlers import control, openai, realtime
+from .handlers import control, openai
 from .keys import STATE
 from .middleware import endpoint
+from .realtime import calls, websocket
 from .scenario import with_scenario
 from .settings import Settings
 from .state import MockState
@@ -22,10 +23,10 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/v1/realtime/client_secrets": {"POST": openai.create_client_secret},
     "/realtime/client_secrets": {"POST": openai.create_client_secret},
     # Using a minted key: the Realtime WebSocket and WebRTC signalling.
-    "/v1/realtime": {"GET": realtime.connect},
-    "/realtime": {"GET": realtime.connect},
-    "/v1/realtime/calls": {"POST": realtime.create_call},
-    "/realtime/calls": {"POST": realtime.create_call},
+    "/v1/realtime": {"GET": websocket.connect},
+    "/realtime": {"GET": websocket.connect},
+    "/v1/realtime/calls": {"POST": calls.create_call},
+    "/realtime/calls": {"POST": calls.create_call},
     # The control surface.
     "/__mock/health": {"GET": control.health},
     "/__mock/settings": {"GET": control.settings},

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .defaults import realtime_session, transcription_session
-from .errors import OpenAIError, describe_json_type, oxford_list, quote
-from .ids import IdFactory
-from .schemas._base import RequestModel
-from .schemas.requests import REALTIME_MODELS, SessionRequest
-from .schemas.validation import validate_model
+from ..defaults import realtime_session, transcription_session
+from ..errors import OpenAIError, describe_json_type, oxford_list, quote
+from ..ids import IdFactory
+from ..schemas._base import RequestModel
+from ..schemas.requests import REALTIME_MODELS, SessionRequest
+from ..schemas.validation import validate_model
 
 __all__ = [
     "CLIENT_EVENT_TYPES",

@@ -1,0 +1,1 @@
+"""The Realtime side: what a minted key opens (the WebSocket session and WebRTC calls)."""

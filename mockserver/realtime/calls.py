@@ -1,0 +1,129 @@
+"""WebRTC signalling: ``POST /v1/realtime/calls`` takes an SDP offer and answers an SDP answer (201)."""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import hashlib
+from typing import Any
+
+from aiohttp import web
+
+from ..auth import api_key_from_header
+from ..body import parse_json
+from ..defaults import session_from_request
+from ..errors import OpenAIError, incorrect_api_key, missing_api_key
+from ..keys import STATE
+from ..schemas import validate_model
+from ..schemas.requests import RealtimeCreateClientSecretRequest
+from ..secrets import ClientSecret
+from .websocket import remember_session
+
+__all__ = ["create_call", "sdp_answer"]
+
+
+async def create_call(request: web.Request) -> web.Response:
+    """``POST /v1/realtime/calls``: an SDP offer in, an SDP answer out (201), with a ``Location``."""
+    state = request.app[STATE]
+    key = api_key_from_header(request.headers.get("Authorization"))
+    if key is None:
+        raise missing_api_key()
+    now = state.clock.now()
+    secret: ClientSecret | None = None
+    if key.startswith("ek_"):
+        secret = state.secrets.get(key)
+        if secret is None or secret.status(now) != "active":
+            raise incorrect_api_key(key)
+    elif state.settings.api_keys and key not in state.settings.api_keys:
+        raise incorrect_api_key(key)
+
+    content_type = request.content_type
+    if content_type == "multipart/form-data":
+        offer, session = await _multipart_offer(request)
+    elif content_type == "application/sdp":
+        offer = (await request.read()).decode("utf-8", errors="replace")
+        session = None
+    else:
+        raise OpenAIError(
+            400,
+            "Unsupported content type for /v1/realtime/calls: send the SDP offer as application/sdp, or as "
+            "multipart/form-data with 'sdp' and 'session' parts.",
+            param="content-type",
+            code="unsupported_content_type",
+        )
+    if not offer.lstrip().startswith("v=0"):
+        raise OpenAIError(
+            400, "Invalid 'sdp': expected an SDP offer starting with 'v=0'.", param="sdp", code="invalid_sdp"
+        )
+
+    call_id = "rtc_" + state.ids.event_id().removeprefix("event_")
+    if secret is not None:
+        session_id = secret.session_id
+    elif session is not None:
+        session_id = session["id"]
+    else:
+        session_id = state.ids.session_id()
+    if secret is not None:
+        remember_session(secret, session_id, "webrtc", now, call_id)
+    answer = sdp_answer(offer, state.ids.event_id())
+    response = web.Response(status=201, text=answer, content_type="application/sdp")
+    response.headers["Location"] = f"/v1/realtime/calls/{call_id}"
+    return response
+
+
+async def _multipart_offer(request: web.Request) -> tuple[str, dict[str, Any] | None]:
+    """The ``sdp`` and ``session`` parts of a multipart offer (parsed from the body already read)."""
+    raw = await request.read()
+    header = f"Content-Type: {request.headers.get('Content-Type', '')}\r\n\r\n".encode("latin-1", "replace")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(header + raw)
+    offer: str | None = None
+    session: dict[str, Any] | None = None
+    parts = message.iter_parts() if message.is_multipart() else iter(())
+    for part in parts:
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        if name == "sdp":
+            offer = data.decode("utf-8", errors="replace")
+        elif name == "session":
+            parsed = validate_model(RealtimeCreateClientSecretRequest, {"session": parse_json(data)})
+            session = session_from_request(parsed, request.app[STATE].ids.session_id())
+    if offer is None:
+        raise OpenAIError(400, "Missing required parameter: 'sdp'.", param="sdp", code="missing_required_parameter")
+    return offer, session
+
+
+def sdp_answer(offer: str, seed_text: str) -> str:
+    """A plausible SDP answer mirroring the offer's media sections (no media flows: see the README)."""
+    ufrag, pwd = seed_text[-8:], (seed_text * 2)[-24:]
+    fingerprint = ":".join(f"{ord(c) % 256:02X}" for c in (seed_text * 3)[:32])
+    mids = [line.split(":", 1)[1] for line in offer.splitlines() if line.startswith("a=mid:")]
+    media = [line for line in offer.splitlines() if line.startswith("m=")]
+    lines = [
+        "v=0",
+        f"o=- {int(hashlib.sha256(seed_text.encode()).hexdigest()[:15], 16)} 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE " + " ".join(mids or ["0"]),
+        "a=msid-semantic: WMS",
+    ]
+    for index, m_line in enumerate(media or ["m=audio 9 UDP/TLS/RTP/SAVPF 111"]):
+        kind = m_line.split()[0].removeprefix("m=")
+        mid = mids[index] if index < len(mids) else str(index)
+        if kind == "application":
+            lines += ["m=application 9 UDP/DTLS/SCTP webrtc-datachannel", "c=IN IP4 0.0.0.0"]
+        else:
+            lines += ["m=audio 9 UDP/TLS/RTP/SAVPF 111", "c=IN IP4 0.0.0.0", "a=rtcp:9 IN IP4 0.0.0.0"]
+        lines += [
+            f"a=ice-ufrag:{ufrag}",
+            f"a=ice-pwd:{pwd}",
+            f"a=fingerprint:sha-256 {fingerprint}",
+            "a=setup:active",
+            f"a=mid:{mid}",
+        ]
+        if kind == "application":
+            lines.append("a=sctp-port:5000")
+        else:
+            lines += ["a=sendrecv", "a=rtcp-mux", "a=rtpmap:111 opus/48000/2", "a=fmtp:111 minptime=10;useinbandfec=1"]
+        lines.append("a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host")
+    return "\r\n".join(lines) + "\r\n"
