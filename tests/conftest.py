@@ -6,6 +6,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from mockserver import Settings, create_app
+from mockserver.serving import server_options
 
 pytest_plugins = ["pytester"]
 
@@ -19,8 +20,8 @@ def make_client(aiohttp_client: Callable[..., Awaitable[TestClient]]) -> MakeCli
     """A real-socket aiohttp client for a mock built from ``Settings(**overrides)``."""
 
     async def make(**overrides: object) -> TestClient:
-        # aiohttp's TestServer runs with handler_cancellation=True, as the real server does.
-        return await aiohttp_client(create_app(Settings(**overrides)))
+        # Served as every runner serves the mock (server_options: handler cancellation, header limits).
+        return await aiohttp_client(create_app(Settings(**overrides)), server_kwargs=server_options())
 
     return make
 

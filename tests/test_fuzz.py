@@ -247,10 +247,14 @@ def expected_audio_input(sent: dict[str, Any], transcription_session: bool) -> d
             "prompt": transcription.get("prompt"),
             **{k: transcription[k] for k in ("languages", "keywords", "delay") if k in transcription},
         }
+    noise_reduction = sent.get("noise_reduction")
+    if noise_reduction is not None:
+        # "Defaults to 1 when noise reduction is first enabled" (SDK 3.57).
+        noise_reduction = {**noise_reduction, "strength": float(noise_reduction.get("strength", 1.0))}
     return {
         "format": sent.get("format", PCM),
         "transcription": transcription,
-        "noise_reduction": sent.get("noise_reduction"),
+        "noise_reduction": noise_reduction,
         "turn_detection": turn_detection,
     }
 
