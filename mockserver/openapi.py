@@ -120,7 +120,7 @@ def _static_schemas() -> dict[str, Any]:
                 "path": {"type": "string", "description": "Exact path or glob, e.g. /v1/realtime/*"},
                 "method": {"type": "string"},
                 "model": {"type": "string"},
-                "session_type": {"enum": ["realtime", "transcription"]},
+                "session_type": {"enum": ["realtime", "transcription", "translation"]},
                 "headers": {"type": "object", "additionalProperties": {"type": "string"}},
             },
         },
