@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from mockserver import Settings, create_app
 from mockserver.serving import server_options
@@ -16,12 +16,16 @@ MakeClient = Callable[..., Awaitable[TestClient]]
 
 
 @pytest.fixture
-def make_client(aiohttp_client: Callable[..., Awaitable[TestClient]]) -> MakeClient:
+def make_client(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], aiohttp_client: Callable[..., Awaitable[TestClient]]
+) -> MakeClient:
     """A real-socket aiohttp client for a mock built from ``Settings(**overrides)``."""
 
     async def make(**overrides: object) -> TestClient:
-        # Served as every runner serves the mock (server_options: handler cancellation, header limits).
-        return await aiohttp_client(create_app(Settings(**overrides)), server_kwargs=server_options())
+        # Served as every runner serves the mock: the runner options go to aiohttp_server (aiohttp_client's
+        # server_kwargs would not reach the runner); aiohttp's test server adds handler_cancellation=True.
+        server = await aiohttp_server(create_app(Settings(**overrides)), **server_options())
+        return await aiohttp_client(server)
 
     return make
 
