@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for option in OPTIONS:
         default = option.default
-        shown = "unset" if default in (None, ()) else default
+        shown = "unset" if default in (None, ()) else ",".join(default) if isinstance(default, tuple) else default
         parser.add_argument(
             option.flag,
             dest=option.field,

@@ -235,7 +235,7 @@ OPTIONS: tuple[Option, ...] = (
         "placeholder_call_ids",
         "--placeholder-call-id",
         "A call id that always exists and takes every call-control action without changing (the official "
-        "SDKs' generated tests use call_id); repeat for several, or give an empty value for none.",
+        "SDKs' generated tests use call_id). Repeat for several (they replace the default); an empty value for none.",
         "ID",
         repeatable=True,
         parse_env=_csv,
