@@ -849,15 +849,18 @@ async def test_authorization_headers(make_client: MakeClient, caplog: pytest.Log
     assert server_errors(caplog) == []
 
 
-async def test_ten_kb_key_is_refused_by_the_http_parser(
-    make_client: MakeClient, caplog: pytest.LogCaptureFixture
-) -> None:
-    # A header field over 8190 bytes never reaches the mock: aiohttp answers a plain-text 400 itself.
+async def test_ten_kb_key_reaches_auth_and_is_masked(make_client: MakeClient, caplog: pytest.LogCaptureFixture) -> None:
+    # Production-sized headers (up to 16 KiB) reach the mock's own auth: OpenAI's 401, the key masked.
     client = await make_client(api_keys=("sk-allowed",))
     key = "sk-" + "k" * 10_240
     async with client.post(MINT, json={}, headers={"Authorization": f"Bearer {key}"}) as response:
-        assert response.status == 400
-        assert key not in await response.text()
+        assert response.status == 401
+        error = await error_of(response)
+        assert error["code"] == "invalid_api_key"
+        assert key not in error["message"]
+    async with client.post(MINT, json={}, headers={"Authorization": f"Bearer {key}{'k' * 8000}"}) as response:
+        assert response.status == 431  # past 16 KiB: the edge's answer, in the envelope
+        assert (await error_of(response))["param"] == "Authorization"
     async with client.post(MINT, json={}, headers={"Authorization": "Bearer sk-allowed"}) as response:
         assert response.status == 200
     assert server_errors(caplog) == []
