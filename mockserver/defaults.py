@@ -1,8 +1,9 @@
 """Pure: a validated session request -> the session object production returns.
 
 The request is merged over the server defaults of GROUND_TRUTH §3.5 (realtime),
-§3.4 E (transcription) and SESSION_TRUTH §5 (translation). Every key is present, nulls included, in the key
-order of the real responses in GROUND_TRUTH §3.4 (C) and (E).
+§3.4 E (transcription) and SESSION_TRUTH §5 (translation). Every key is present,
+nulls included, in the key order of the real responses in GROUND_TRUTH §3.4 (C)
+and (E) and of the spec's translation examples.
 """
 
 from __future__ import annotations
