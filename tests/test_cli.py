@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from mockserver import __version__
 from mockserver.cli import build_parser
 from mockserver.settings import OPTIONS, Settings, SettingsError, build_settings
 
@@ -81,6 +83,47 @@ def test_sigint_also_stops_cleanly() -> None:
         assert process.wait(START_TIMEOUT) == 0
         assert process.stderr is not None
         assert "Traceback" not in process.stderr.read()
+
+
+def test_one_start_up_line_with_the_scenario() -> None:
+    """Printed once, on stdout, whatever the log level; stderr carries logs only, never a second copy."""
+    with running("--seed", "5", "--scenario", "flaky") as (process, port):
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(START_TIMEOUT) == 0
+        assert process.stdout is not None
+        assert process.stderr is not None
+        rest, errors = process.stdout.read(), process.stderr.read()
+    # running() consumed the first stdout line: nothing else is printed there.
+    assert rest == ""
+    assert "listening on" not in errors
+    assert "stopped" in errors
+
+
+def test_start_up_line_names_version_address_seed_and_scenario() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "--port", "0", "--seed", "5", "--scenario", "flaky", "--log-level", "error"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert re.fullmatch(
+            rf"mockserver {re.escape(__version__)} listening on http://127\.0\.0\.1:\d+ \(seed 5, scenario flaky\)\n", line
+        ), line
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(START_TIMEOUT) == 0
+        assert process.stderr is not None
+        assert process.stderr.read() == ""  # --log-level error: no log line at all, the start-up line still there
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(START_TIMEOUT)
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
 
 
 def test_environment_sets_and_flag_beats_environment() -> None:
