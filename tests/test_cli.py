@@ -87,7 +87,7 @@ def test_sigint_also_stops_cleanly() -> None:
 
 def test_one_start_up_line_with_the_scenario() -> None:
     """Printed once, on stdout, whatever the log level; stderr carries logs only, never a second copy."""
-    with running("--seed", "5", "--scenario", "flaky") as (process, port):
+    with running("--seed", "5", "--scenario", "flaky") as (process, _port):
         process.send_signal(signal.SIGTERM)
         assert process.wait(START_TIMEOUT) == 0
         assert process.stdout is not None
@@ -100,8 +100,9 @@ def test_one_start_up_line_with_the_scenario() -> None:
 
 
 def test_start_up_line_names_version_address_seed_and_scenario() -> None:
+    args = ["--port", "0", "--seed", "5", "--scenario", "flaky", "--log-level", "error"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "mockserver", "--port", "0", "--seed", "5", "--scenario", "flaky", "--log-level", "error"],
+        [sys.executable, "-m", "mockserver", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -110,9 +111,9 @@ def test_start_up_line_names_version_address_seed_and_scenario() -> None:
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        assert re.fullmatch(
-            rf"mockserver {re.escape(__version__)} listening on http://127\.0\.0\.1:\d+ \(seed 5, scenario flaky\)\n", line
-        ), line
+        version = re.escape(__version__)
+        expected = rf"mockserver {version} listening on http://127\.0\.0\.1:\d+ \(seed 5, scenario flaky\)\n"
+        assert re.fullmatch(expected, line), line
         process.send_signal(signal.SIGTERM)
         assert process.wait(START_TIMEOUT) == 0
         assert process.stderr is not None
