@@ -71,7 +71,20 @@ def test_readme_links_to_every_docs_page_and_they_exist() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "pip install --quiet -e '.[test]'" in ci
-    assert "scripts/check.py" in ci
+    assert ci.rstrip().endswith("scripts/check.py"), "the test suite runs last: its closing line ends CI's output"
+    assert "scripts/walk_readme.py" in ci
+    assert "scripts/readme_tests.py" in ci
+    assert "mkdocs build --strict" in ci
+
+
+def test_ci_builds_and_runs_the_image_or_says_why_not() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "image_check=../shared/tools/image_check.sh" in ci
+    assert 'bash "$image_check" .' in ci
+    # Never silently skipped: each way out prints a line saying so.
+    assert ci.count('echo "==> image check SKIPPED: ') == 3
+    assert '"$(id -u)" != 0' in ci
+    assert "command -v apt-get" in ci
 
 
 def test_faults_page_lists_every_preset_and_scenario() -> None:
