@@ -81,12 +81,6 @@ def test_works_under_filterwarnings_error_with_nothing_else_set(pytester: pytest
     result.assert_outcomes(passed=4)
 
 
-def test_filterwarnings_error_under_pytest_xdist(pytester: pytest.Pytester) -> None:
-    pytester.makepyprojecttoml(ONLY_FILTERWARNINGS_ERROR)
-    pytester.makepyfile(test_realtime=SYNC_AND_ASYNC)
-    run(pytester, "-n", "2").assert_outcomes(passed=4)
-
-
 @pytest.mark.parametrize(
     ("config", "args"),
     [
@@ -240,6 +234,8 @@ def test_no_collision_with_pytest_aiohttp_or_faker_fixtures(pytester: pytest.Pyt
 
 
 def test_works_with_pytest_xdist(pytester: pytest.Pytester) -> None:
+    """On every worker, under filterwarnings = error with nothing else set (each worker configures pytest again)."""
+    pytester.makepyprojecttoml(ONLY_FILTERWARNINGS_ERROR)
     pytester.makepyfile(test_realtime=SYNC_AND_ASYNC)
     pytester.makepyfile(test_more=SYNC_AND_ASYNC)
     result = run(pytester, "-n", "2")
