@@ -30,8 +30,8 @@ def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 @contextmanager
-def running(*args: str, env: Mapping[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """``python -m mockserver ARGS`` on a free port; yields the process and its port."""
+def started(*args: str, env: Mapping[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``python -m mockserver --port 0 ARGS``; yields the process and the first line it printed."""
     process = subprocess.Popen(
         [sys.executable, "-m", "mockserver", "--port", "0", *args],
         stdout=subprocess.PIPE,
@@ -41,10 +41,7 @@ def running(*args: str, env: Mapping[str, str] | None = None) -> Iterator[tuple[
     )
     try:
         assert process.stdout is not None
-        line = process.stdout.readline()  # bounded: the process exits (EOF) if it cannot start
-        assert "listening on http://127.0.0.1:" in line, line + (process.stderr.read() if process.stderr else "")
-        port = int(line.split("http://127.0.0.1:")[1].split()[0])
-        yield process, port
+        yield process, process.stdout.readline()  # bounded: the process exits (EOF) if it cannot start
     finally:
         if process.poll() is None:
             process.kill()
@@ -52,6 +49,14 @@ def running(*args: str, env: Mapping[str, str] | None = None) -> Iterator[tuple[
         for stream in (process.stdout, process.stderr):
             if stream:
                 stream.close()
+
+
+@contextmanager
+def running(*args: str, env: Mapping[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``python -m mockserver ARGS`` on a free port; yields the process and its port."""
+    with started(*args, env=env) as (process, line):
+        assert "listening on http://127.0.0.1:" in line, line + (process.stderr.read() if process.stderr else "")
+        yield process, int(line.split("http://127.0.0.1:")[1].split()[0])
 
 
 def _mint(
@@ -85,46 +90,23 @@ def test_sigint_also_stops_cleanly() -> None:
         assert "Traceback" not in process.stderr.read()
 
 
-def test_one_start_up_line_with_the_scenario() -> None:
+@pytest.mark.parametrize("level", ["info", "error"])
+def test_one_start_up_line_on_stdout_with_the_scenario(level: str) -> None:
     """Printed once, on stdout, whatever the log level; stderr carries logs only, never a second copy."""
-    with running("--seed", "5", "--scenario", "flaky") as (process, _port):
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(START_TIMEOUT) == 0
-        assert process.stdout is not None
-        assert process.stderr is not None
-        rest, errors = process.stdout.read(), process.stderr.read()
-    # running() consumed the first stdout line: nothing else is printed there.
-    assert rest == ""
-    assert "listening on" not in errors
-    assert "stopped" in errors
-
-
-def test_start_up_line_names_version_address_seed_and_scenario() -> None:
-    args = ["--port", "0", "--seed", "5", "--scenario", "flaky", "--log-level", "error"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mockserver", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
+    with started("--seed", "5", "--scenario", "flaky", "--log-level", level) as (process, line):
         version = re.escape(__version__)
         expected = rf"mockserver {version} listening on http://127\.0\.0\.1:\d+ \(seed 5, scenario flaky\)\n"
         assert re.fullmatch(expected, line), line
         process.send_signal(signal.SIGTERM)
         assert process.wait(START_TIMEOUT) == 0
+        assert process.stdout is not None
         assert process.stderr is not None
-        assert process.stderr.read() == ""  # --log-level error: no log line at all, the start-up line still there
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(START_TIMEOUT)
-        for stream in (process.stdout, process.stderr):
-            if stream:
-                stream.close()
+        rest, errors = process.stdout.read(), process.stderr.read()
+    assert rest == ""
+    assert "listening on" not in errors
+    # At info the shutdown is logged; at error nothing is.
+    assert ("stopped" in errors) == (level == "info")
+    assert (errors == "") == (level == "error")
 
 
 def test_environment_sets_and_flag_beats_environment() -> None:

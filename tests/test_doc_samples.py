@@ -11,7 +11,6 @@ tests run in a child pytest (tests/test_readme_examples.py). What only a fresh e
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -25,9 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -36,7 +33,7 @@ import yaml
 from mockserver.presets import PRESETS
 from mockserver.scenario import load_scenario
 from mockserver.testing import MockServer
-from tests.helpers import ROOT
+from tests.helpers import ROOT, load_script
 from tests.test_docker import container_env, entrypoint, free_port, healthcheck, resolve, wait_until_listening
 from tests.test_examples import NODE_EXAMPLE, ensure_node_dependencies, read_line
 
@@ -51,18 +48,7 @@ DIRECTIVES = ("", "response", "after-previous", "scenario")
 LANGUAGES = {"python", "sh", "json", "yaml", "js", "toml", "text"}
 
 
-@cache
-def _samples_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("doc_samples", ROOT / "scripts" / "doc_samples.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass resolves its module by name
-    spec.loader.exec_module(module)
-    return module
-
-
-ds = _samples_module()
+ds = load_script("doc_samples")
 SAMPLES: list[Any] = ds.all_samples()
 
 

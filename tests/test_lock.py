@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import re
 import tomllib
-from functools import cache
 from types import ModuleType
 
 import pytest
@@ -15,20 +12,14 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, dependency_closure, load_script
 
 CONSTRAINTS = ROOT / "docker" / "constraints.txt"
 PIN = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]*)==(?P<version>[^\s;]+)(?:\s*;\s*(?P<marker>.+))?$")
 
 
-@cache
 def lock_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("lock", ROOT / "scripts" / "lock.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("lock")
 
 
 def pyproject_inputs() -> list[str]:
@@ -80,32 +71,17 @@ def test_every_core_dependency_and_the_build_backend_are_pinned_within_their_ran
         assert requirement.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} is outside {text}"
 
 
-def _requirements_of(name: str, python: str) -> list[Requirement]:
-    """What ``name`` depends on, from its installed metadata, on ``python`` without extras."""
-    environment = {"python_version": python, "python_full_version": f"{python}.0", "extra": ""}
-    requirements = [Requirement(text) for text in importlib.metadata.requires(name) or []]
-    return [r for r in requirements if r.marker is None or r.marker.evaluate(environment)]
-
-
 @pytest.mark.parametrize("python", ["3.11", "3.12", "3.13"])
 def test_the_runtime_dependencies_are_pinned_all_the_way_down(python: str) -> None:
     """Walks the dependency tree of the core dependencies (as installed here): every package in it is pinned.
 
     A package the lock missed would be installed unpinned by the image build, at whatever version is newest.
     """
-    pins = pins_for(python)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    pending = [Requirement(text) for text in project["dependencies"]]
-    seen: set[str] = set()
-    while pending:
-        requirement = pending.pop()
-        name = canonicalize_name(requirement.name)
-        if name in seen:
-            continue
-        seen.add(name)
-        assert name in pins, f"{name} (a dependency of the image) is not pinned for Python {python}"
-        pending.extend(_requirements_of(name, python))
-    assert {"aiohttp", "yarl", "multidict", "pydantic", "pydantic-core", "faker"} <= seen
+    environment = {"python_version": python, "python_full_version": f"{python}.0"}
+    tree = dependency_closure(project["dependencies"], environment)
+    assert {"aiohttp", "yarl", "multidict", "pydantic", "pydantic-core", "faker"} <= tree
+    assert tree - set(pins_for(python)) == set(), f"not pinned for Python {python}"
 
 
 def test_lock_renders_one_line_per_version_with_markers_where_pythons_differ() -> None:

@@ -10,7 +10,7 @@ import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, dependency_closure
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
@@ -47,30 +47,13 @@ def _third_party_imports(path: str) -> set[str]:
     return {name for name in names if name not in sys.stdlib_module_names and name != "__future__"}
 
 
-def _closure(requirements: list[str]) -> set[str]:
-    """The distributions these requirements bring, as installed here (no extras, this Python)."""
-    seen: set[str] = set()
-    pending = [Requirement(text) for text in requirements]
-    while pending:
-        requirement = pending.pop()
-        name = canonicalize_name(requirement.name)
-        if name in seen:
-            continue
-        seen.add(name)
-        for text in importlib.metadata.requires(name) or []:
-            dependency = Requirement(text)
-            if dependency.marker is None or dependency.marker.evaluate({"extra": ""}):
-                pending.append(dependency)
-    return seen
-
-
 def test_demo_extra_is_what_the_demo_imports_and_no_more() -> None:
     demo = PYPROJECT["project"]["optional-dependencies"]["demo"]
     imported = _third_party_imports("examples/demo_backend.py")
     assert imported == {"openai", "aiohttp", "yarl"}
     distributions = importlib.metadata.packages_distributions()
     needed = {canonicalize_name(distributions[name][0]) for name in imported}
-    core = _closure(PYPROJECT["project"]["dependencies"])
+    core = dependency_closure(PYPROJECT["project"]["dependencies"], {})
     extra = {canonicalize_name(Requirement(text).name) for text in demo}
     # Everything the demo imports comes with the mock or the extra; the extra holds only what the mock lacks.
     assert needed <= core | extra

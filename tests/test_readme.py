@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from functools import cache
 from types import ModuleType
 
 from mockserver.presets import PRESETS
 from mockserver.scenario import BUNDLED
-from tests.helpers import ROOT
+from tests.helpers import ROOT, load_script
 
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 
 
-@cache
 def config_table_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("config_table", ROOT / "scripts" / "config_table.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("config_table")
 
 
 def test_config_tables_match_the_settings() -> None:

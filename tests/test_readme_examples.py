@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import load_script
 
-
-def _load_extractor() -> ModuleType:
-    sys.path.insert(0, str(ROOT / "scripts"))  # it imports doc_samples, beside it
-    try:
-        spec = importlib.util.spec_from_file_location("readme_tests", ROOT / "scripts" / "readme_tests.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
-    return module
-
-
-extractor = _load_extractor()
+extractor = load_script("readme_tests")
 BLOCKS = extractor.test_blocks()
 
 
