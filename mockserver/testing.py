@@ -301,7 +301,8 @@ class MockServer:
         entries = self.requests(path=path)
         if len(entries) != expected:
             noun = "attempt" if expected == 1 else "attempts"
-            raise AssertionError(f"expected {expected} {noun}, saw {len(entries)}:{describe_requests(entries)}")
+            seen = describe_requests(entries) or " none"
+            raise AssertionError(f"expected {expected} {noun}, saw {len(entries)}:{seen}")
         return entries
 
     def assert_statuses(self, expected: Iterable[int | None], *, path: str | None = None) -> None:
@@ -310,7 +311,7 @@ class MockServer:
         entries = self.requests(path=path)
         seen = [e.status for e in entries]
         if seen != wanted:
-            raise AssertionError(f"expected statuses {wanted}, saw {seen}:{describe_requests(entries)}")
+            raise AssertionError(f"expected statuses {wanted}, saw {seen}:{describe_requests(entries) or ' none'}")
 
     def assert_minted(self, expected: int) -> list[SecretInfo]:
         """Exactly ``expected`` secrets were minted."""

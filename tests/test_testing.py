@@ -75,6 +75,12 @@ def test_fail_next_then_success_and_assertion_messages() -> None:
         with pytest.raises(AssertionError) as caught:
             server.assert_minted(1)
         assert str(caught.value) == "expected 1 minted secrets, saw 0: none"
+        with pytest.raises(AssertionError) as caught:
+            server.assert_attempts(2)
+        assert str(caught.value) == "expected 2 attempts, saw 0: none"
+        with pytest.raises(AssertionError) as caught:
+            server.assert_statuses([200])
+        assert str(caught.value) == "expected statuses [200], saw []: none"
 
 
 def test_assert_requested_lists_near_misses() -> None:
