@@ -1,8 +1,11 @@
-# openai-realtime-mock as a container: build the wheel, then install only the wheel.
+# openai-realtime-mock as a container: build the wheel, install it, copy only what was installed.
 #   docker build -t openai-realtime-mock .
 #   docker run --rm -p 8080:8080 openai-realtime-mock --seed 7
+# Every package version comes from docker/constraints.txt (refresh it with scripts/lock.py), so two
+# builds of one commit install the same versions.
 
-# Stage 1: build the wheel from the few files the build reads (see .dockerignore).
+# Stage 1: build the wheel from the few files the build reads (see .dockerignore), then install it
+# with its pinned dependencies under /install, laid out as they will be in the runtime stage.
 FROM python:3.12.8-slim-bookworm AS build
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -10,17 +13,29 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 WORKDIR /src
 
-# The build backend is pinned and installed here, so the wheel build needs no isolation.
-RUN pip install --no-cache-dir hatchling==1.33.0
+# The build backend, pinned by the constraints like everything else, so the wheel build needs no isolation.
+COPY docker/constraints.txt docker/
+RUN pip install --no-cache-dir --constraint docker/constraints.txt hatchling
 
 COPY pyproject.toml README.md LICENSE ./
 COPY mockserver/ mockserver/
 # The wheel force-includes these as mockserver/scenarios (see pyproject.toml).
 COPY fixtures/scenarios/ fixtures/scenarios/
 
-RUN pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir dist .
 
-# Stage 2: the runtime, with the wheel (and its dependencies) installed and nothing else.
+# --root: the same paths as a plain install (whatever this Python's install scheme is), under /install;
+# --ignore-installed: everything lands there, even what the build tools above already brought.
+# Wheels only (--only-binary), so no compiler is needed. Byte-code is written for everything but
+# Faker's non-English locales (8 MB the server never imports; such a module still imports, compiled
+# in memory), with paths as seen from the runtime stage and checked by hash, not by file time.
+RUN pip install --no-cache-dir --no-compile --root /install --ignore-installed \
+        --only-binary=:all: --constraint docker/constraints.txt dist/*.whl \
+    && python -m compileall -q -j 0 -s /install -p / --invalidation-mode unchecked-hash \
+        -x '/faker/providers/[^/]+/(?!en/|en_US/)[a-z]{2,3}(_[A-Z]{2})?/' /install
+
+# Stage 2: the runtime: the installed packages and the console script, and nothing else (no wheel,
+# no build tools, no source tree).
 FROM python:3.12.8-slim-bookworm
 
 LABEL org.opencontainers.image.title="openai-realtime-mock" \
@@ -33,9 +48,7 @@ RUN groupadd --system --gid 10001 mock \
     && useradd --system --no-log-init --uid 10001 --gid 10001 \
        --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin mock
 
-COPY --from=build /wheels/ /tmp/wheels/
-RUN pip install --no-cache-dir --disable-pip-version-check --root-user-action=ignore /tmp/wheels/*.whl \
-    && rm -rf /tmp/wheels
+COPY --from=build /install/ /
 
 WORKDIR /app
 

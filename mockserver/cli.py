@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from ._version import __version__
-from .logs import configure_logging
+from .logs import configure_logging, startup_line
 from .settings import OPTIONS, Settings, SettingsError, build_settings
 
 __all__ = ["build_parser", "main", "serve"]
@@ -92,15 +92,12 @@ async def serve(settings: Settings, *, ready_message: bool = True) -> None:
 
     host, port = _bound_address(runner)
     if ready_message:
-        print(f"mockserver {__version__} listening on http://{host}:{port} (seed {seed})", flush=True)
-    log.info(
-        "listening on http://%s:%s (seed %s%s)",
-        host,
-        port,
-        seed,
-        f", scenario {settings.scenario}" if settings.scenario else "",
-        extra={"host": host, "port": port, "seed": seed, "scenario": settings.scenario},
-    )
+        # The one start-up line: on stdout whatever the log level (scripts read the port from it), in
+        # the log format, and not logged again on stderr.
+        line = startup_line(
+            settings.log_format, version=__version__, host=host, port=port, seed=seed, scenario=settings.scenario
+        )
+        print(line, flush=True)
     try:
         await stop.wait()
     finally:

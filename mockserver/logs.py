@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Any
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "configure_logging", "startup_line"]
 
 #: Attributes every LogRecord has; anything else was passed with ``extra=`` and is logged as a field.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -46,3 +46,29 @@ def configure_logging(level: str, fmt: str) -> None:
     root.setLevel(level.upper())
     # aiohttp's own access log would duplicate ours; its errors still come through.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def startup_line(fmt: str, *, version: str, host: str, port: int, seed: int, scenario: str | None) -> str:
+    """The one line the server prints when it is ready: where it listens, its seed and its scenario.
+
+    Text: ``mockserver 1.0 listening on http://127.0.0.1:8080 (seed 7, scenario flaky)``; with the
+    JSON log format, the same as one JSON object shaped like the log lines, with the values as fields.
+    """
+    address = f"http://{host}:{port}"
+    details = f"seed {seed}" + (f", scenario {scenario}" if scenario else "")
+    if fmt != "json":
+        return f"mockserver {version} listening on {address} ({details})"
+    record = logging.makeLogRecord(
+        {
+            "name": "mockserver",
+            "levelno": logging.INFO,
+            "levelname": "INFO",
+            "msg": f"listening on {address} ({details})",
+            "version": version,
+            "host": host,
+            "port": port,
+            "seed": seed,
+            "scenario": scenario,
+        }
+    )
+    return JsonFormatter().format(record)

@@ -15,7 +15,7 @@ Names are prefixed ``realtime_mock`` so they cannot collide with pytest-aiohttp'
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
@@ -25,6 +25,29 @@ if TYPE_CHECKING:
 __all__ = ["realtime_mock_settings", "realtime_mock_sync"]
 
 MARKER = "realtime_mock"
+
+#: pytest-asyncio (which pytest-aiohttp brings) warns at start-up when this is unset; under
+#: ``filterwarnings = error`` that warning stops pytest with an INTERNALERROR before any test runs.
+LOOP_SCOPE_OPTION = "asyncio_default_fixture_loop_scope"
+#: The value pytest-asyncio recommends and will default to; the plugin's async fixture is function-scoped.
+LOOP_SCOPE_DEFAULT: Final = "function"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """Give pytest-asyncio's ``asyncio_default_fixture_loop_scope`` a default when the project sets none.
+
+    Only the option's default changes (registered again, after pytest-asyncio registered it and before
+    anything reads it): a value from the project's configuration or ``-o`` still wins.
+    """
+    if early_config.pluginmanager.hasplugin("asyncio"):
+        parser.addini(
+            LOOP_SCOPE_OPTION,
+            help=f"default scope of the asyncio event loop used to execute async fixtures "
+            f"(openai-realtime-mock sets {LOOP_SCOPE_DEFAULT!r} when unset)",
+            type="string",
+            default=LOOP_SCOPE_DEFAULT,
+        )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,6 +73,13 @@ def _settings_for(request: pytest.FixtureRequest, base: dict[str, Any]) -> dict[
     if "api_keys" in settings:
         settings["api_keys"] = tuple(settings["api_keys"])
     return settings
+
+
+def _test_loop_scope(request: pytest.FixtureRequest) -> str:
+    """The scope of the event loop pytest-asyncio runs this test on."""
+    marker = request.node.get_closest_marker("asyncio")
+    scope = marker.kwargs.get("loop_scope") if marker is not None else None
+    return str(scope or request.config.getini("asyncio_default_test_loop_scope") or LOOP_SCOPE_DEFAULT)
 
 
 @pytest.fixture(scope="session")
@@ -80,14 +110,23 @@ try:
 except ImportError:  # pragma: no cover - pytest-asyncio comes with pytest-aiohttp
     pass
 else:
-
-    @pytest_asyncio.fixture
+    # The server lives on the loop the fixture runs on, so that must be the loop the test runs on: the
+    # function-scoped one (pytest-asyncio's default for tests), whatever the project's fixture default.
+    @pytest_asyncio.fixture(loop_scope=LOOP_SCOPE_DEFAULT)
     async def realtime_mock(
         request: pytest.FixtureRequest, realtime_mock_settings: dict[str, Any]
     ) -> AsyncIterator[MockServer]:
         """A fresh mock on the test's event loop."""
         from .testing import MockServer  # noqa: PLC0415
 
+        scope = _test_loop_scope(request)
+        if scope != LOOP_SCOPE_DEFAULT:
+            # Otherwise the test would wait on a server whose loop is not running.
+            pytest.fail(
+                f"realtime_mock runs on the function-scoped event loop, but this test runs on the {scope}-scoped "
+                "one: use realtime_mock_sync (a server on its own thread), or run the test on the function loop",
+                pytrace=False,
+            )
         async with MockServer(**_settings_for(request, realtime_mock_settings)) as server:
             yield server
 

@@ -30,6 +30,7 @@ from aiohttp import web
 from .app import create_app
 from .calls import Call
 from .errors import OpenAIError
+from .failures import describe_near_misses, describe_requests, describe_secrets, shorten
 from .faults import FaultRule, FaultRuleSpec
 from .journal import JournalEntry
 from .keys import STATE
@@ -44,6 +45,9 @@ from .webhooks import host_allowed
 __all__ = ["CallInfo", "MockServer", "MockServerError", "SecretInfo"]
 
 T = TypeVar("T")
+
+#: Stands for a key the body lacks, so ``assert_requested(key=None)`` does not match a body without it.
+_ABSENT = object()
 
 #: How long start-up and shutdown may take before the handle gives up.
 START_TIMEOUT = 10.0
@@ -385,7 +389,8 @@ class MockServer:
         entries = self.requests(path=path)
         if len(entries) != expected:
             noun = "attempt" if expected == 1 else "attempts"
-            raise AssertionError(f"expected {expected} {noun}, saw {len(entries)}: {_describe(entries)}")
+            seen = describe_requests(entries) or " none"
+            raise AssertionError(f"expected {expected} {noun}, saw {len(entries)}:{seen}")
         return entries
 
     def assert_statuses(self, expected: Iterable[int | None], *, path: str | None = None) -> None:
@@ -394,25 +399,35 @@ class MockServer:
         entries = self.requests(path=path)
         seen = [e.status for e in entries]
         if seen != wanted:
-            raise AssertionError(f"expected statuses {wanted}, saw {seen}: {_describe(entries)}")
+            raise AssertionError(f"expected statuses {wanted}, saw {seen}:{describe_requests(entries) or ' none'}")
 
     def assert_minted(self, expected: int) -> list[SecretInfo]:
         """Exactly ``expected`` secrets were minted."""
         secrets = self.secrets()
         if len(secrets) != expected:
-            values = ", ".join(s.value for s in secrets) or "none"
-            raise AssertionError(f"expected {expected} minted secrets, saw {len(secrets)}: {values}")
+            raise AssertionError(
+                f"expected {expected} minted secrets, saw {len(secrets)}:{describe_secrets(secrets) or ' none'}"
+            )
         return secrets
 
     def assert_requested(self, *, path: str | None = None, method: str | None = "POST", **body: Any) -> JournalEntry:
-        """Some request matched ``path``/``method`` and carried these top-level body keys; lists near misses."""
+        """Some request matched ``path``/``method`` and carried these top-level body keys.
+
+        On failure the message lists the requests it compared, each with its body and, under it,
+        every expected key the body got wrong (expected, then received); all bounded in length.
+        """
         entries = self.requests(method=method)
         candidates = [e for e in entries if path is None or e.path == path]
         for entry in candidates:
-            if isinstance(entry.body, Mapping) and all(entry.body.get(k) == v for k, v in body.items()):
+            if isinstance(entry.body, Mapping) and all(entry.body.get(k, _ABSENT) == v for k, v in body.items()):
                 return entry
-        wanted = f"{method or '*'} {path or '*'}" + (f" with {body}" if body else "")
-        raise AssertionError(f"no request matched {wanted}; saw {_describe(candidates or entries)}")
+        wanted = f"{method or '*'} {path or '*'}" + (f" with {shorten(body)}" if body else "")
+        if candidates:
+            raise AssertionError(
+                f"no request matched {wanted}; compared {len(candidates)}:{describe_near_misses(candidates, body)}"
+            )
+        seen = f"saw {len(entries)} other requests:{describe_requests(entries)}" if entries else "saw no requests"
+        raise AssertionError(f"no request matched {wanted}; {seen}")
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -467,14 +482,4 @@ def _call_info(call: Call) -> CallInfo:
         reject_status_code=call.reject_status_code,
         refer_to=call.refer_to,
         webhook=copy.deepcopy(call.webhook),
-    )
-
-
-def _describe(entries: list[JournalEntry]) -> str:
-    if not entries:
-        return "no requests"
-    return "; ".join(
-        f"{e.method} {e.path} -> {e.status if e.status is not None else e.fault or 'no response'}"
-        + (f" ({e.layer} {e.error or e.fault or ''})".rstrip() if e.layer else "")
-        for e in entries
     )

@@ -3,20 +3,61 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import importlib.util
 import json
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from aiohttp import web
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from mockserver import Settings, create_app
 from mockserver.serving import server_options
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
+
+
+@cache
+def load_script(name: str) -> ModuleType:
+    """``scripts/NAME.py`` as a module (scripts/ is not a package; its modules import each other by name)."""
+    scripts = str(ROOT / "scripts")
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # registered first, as an import would: its dataclasses look their module up
+    sys.path.insert(0, scripts)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(scripts)
+    return module
+
+
+def dependency_closure(requirements: Iterable[str], environment: Mapping[str, str]) -> set[str]:
+    """The distributions ``requirements`` bring in ``environment`` (markers), as installed here, canonical names."""
+    seen: set[str] = set()
+    pending = [Requirement(text) for text in requirements]
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        for text in importlib.metadata.requires(name) or []:
+            dependency = Requirement(text)
+            if dependency.marker is None or dependency.marker.evaluate({"extra": "", **environment}):
+                pending.append(dependency)
+    return seen
 
 
 def load_json(relative: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from mockserver import __version__
 from mockserver.cli import build_parser
 from mockserver.settings import OPTIONS, Settings, SettingsError, build_settings
 
@@ -28,8 +30,8 @@ def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 @contextmanager
-def running(*args: str, env: Mapping[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """``python -m mockserver ARGS`` on a free port; yields the process and its port."""
+def started(*args: str, env: Mapping[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``python -m mockserver --port 0 ARGS``; yields the process and the first line it printed."""
     process = subprocess.Popen(
         [sys.executable, "-m", "mockserver", "--port", "0", *args],
         stdout=subprocess.PIPE,
@@ -39,10 +41,7 @@ def running(*args: str, env: Mapping[str, str] | None = None) -> Iterator[tuple[
     )
     try:
         assert process.stdout is not None
-        line = process.stdout.readline()  # bounded: the process exits (EOF) if it cannot start
-        assert "listening on http://127.0.0.1:" in line, line + (process.stderr.read() if process.stderr else "")
-        port = int(line.split("http://127.0.0.1:")[1].split()[0])
-        yield process, port
+        yield process, process.stdout.readline()  # bounded: the process exits (EOF) if it cannot start
     finally:
         if process.poll() is None:
             process.kill()
@@ -50,6 +49,14 @@ def running(*args: str, env: Mapping[str, str] | None = None) -> Iterator[tuple[
         for stream in (process.stdout, process.stderr):
             if stream:
                 stream.close()
+
+
+@contextmanager
+def running(*args: str, env: Mapping[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``python -m mockserver ARGS`` on a free port; yields the process and its port."""
+    with started(*args, env=env) as (process, line):
+        assert "listening on http://127.0.0.1:" in line, line + (process.stderr.read() if process.stderr else "")
+        yield process, int(line.split("http://127.0.0.1:")[1].split()[0])
 
 
 def _mint(
@@ -81,6 +88,25 @@ def test_sigint_also_stops_cleanly() -> None:
         assert process.wait(START_TIMEOUT) == 0
         assert process.stderr is not None
         assert "Traceback" not in process.stderr.read()
+
+
+@pytest.mark.parametrize("level", ["info", "error"])
+def test_one_start_up_line_on_stdout_with_the_scenario(level: str) -> None:
+    """Printed once, on stdout, whatever the log level; stderr carries logs only, never a second copy."""
+    with started("--seed", "5", "--scenario", "flaky", "--log-level", level) as (process, line):
+        version = re.escape(__version__)
+        expected = rf"mockserver {version} listening on http://127\.0\.0\.1:\d+ \(seed 5, scenario flaky\)\n"
+        assert re.fullmatch(expected, line), line
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(START_TIMEOUT) == 0
+        assert process.stdout is not None
+        assert process.stderr is not None
+        rest, errors = process.stdout.read(), process.stderr.read()
+    assert rest == ""
+    assert "listening on" not in errors
+    # At info the shutdown is logged; at error nothing is.
+    assert ("stopped" in errors) == (level == "info")
+    assert (errors == "") == (level == "error")
 
 
 def test_environment_sets_and_flag_beats_environment() -> None:

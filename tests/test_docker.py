@@ -299,20 +299,36 @@ def test_parser_joins_continuations_and_skips_comments() -> None:
 def test_two_stages_on_a_pinned_slim_python() -> None:
     all_stages = stages(list(dockerfile()))
     assert len(all_stages) == 2
-    names: list[str] = []
     for stage in all_stages:
-        image, _, name = stage[0].arguments.partition(" ")
+        image = stage[0].arguments.split()[0]
         assert re.fullmatch(r"python:3\.\d+\.\d+-slim(-[a-z]+)?", image), f"unpinned base image: {image}"
         assert "latest" not in image
-        names.append(name.removeprefix("AS ").removeprefix("as ").strip())
-    build, final = all_stages
-    assert any("pip wheel" in i.arguments and "--no-deps" in i.arguments for i in build if i.keyword == "RUN")
-    copies = [i.flags()[0] for i in final if i.keyword == "COPY"]
-    assert copies == [{"from": names[0]}], "the final stage takes only the wheel from the build stage"
-    installs = [i.arguments for i in final if i.keyword == "RUN" and "pip install" in i.arguments]
-    assert len(installs) == 1
-    assert "--no-cache-dir" in installs[0]
-    assert ".whl" in installs[0]
+    build = all_stages[0]
+    runs = [i.arguments for i in build if i.keyword == "RUN"]
+    assert any("pip wheel" in run and "--no-deps" in run for run in runs)
+    [install] = [run for run in runs if "pip install" in run and ".whl" in run]
+    for option in ("--root /install", "--ignore-installed", "--only-binary=:all:", "--no-cache-dir"):
+        assert option in install, option
+
+
+def test_the_final_stage_takes_only_the_installed_files() -> None:
+    """No layer of the image holds the wheel: the final stage copies what the build stage installed."""
+    build, final = stages(list(dockerfile()))
+    build_name = build[0].arguments.split()[-1]
+    copies = [i for i in final if i.keyword in ("COPY", "ADD")]
+    assert [copy.flags()[0] for copy in copies] == [{"from": build_name}]
+    assert shlex.split(copies[0].flags()[1]) == ["/install/", "/"]
+    assert not [i for i in final if i.keyword == "RUN" and "pip" in i.arguments], (
+        "nothing is installed in the final stage"
+    )
+    assert not [i for i in final if ".whl" in i.arguments]
+
+
+def test_every_pip_install_is_constrained_by_the_lock() -> None:
+    installs = [i for i in dockerfile() if i.keyword == "RUN" and "pip install" in i.arguments]
+    assert len(installs) == 2  # the build backend, then the wheel with its dependencies
+    for instruction in installs:
+        assert "--constraint docker/constraints.txt" in instruction.arguments, instruction.arguments
 
 
 def test_final_stage_runs_as_non_root_on_8080() -> None:
@@ -360,7 +376,7 @@ def test_copied_paths_exist_and_pass_the_dockerignore() -> None:
     assert rules[0] == (True, "*"), ".dockerignore is an allow-list: `*` first"
     sources = copied_sources()
     assert sorted(Path(s).as_posix() for s in sources) == sorted(
-        ["pyproject.toml", "README.md", "LICENSE", "mockserver", "fixtures/scenarios"]
+        ["docker/constraints.txt", "pyproject.toml", "README.md", "LICENSE", "mockserver", "fixtures/scenarios"]
     )
     for source in sources:
         path = ROOT / source
@@ -370,7 +386,7 @@ def test_copied_paths_exist_and_pass_the_dockerignore() -> None:
             relative = file.relative_to(ROOT).as_posix()
             if file.is_file() and "__pycache__" not in file.parts:
                 assert in_context(relative, rules), f".dockerignore leaves out {relative}"
-    for outside in ("tests/test_docker.py", ".git/HEAD", "fixtures/errors.json", ".venv/bin/python"):
+    for outside in ("tests/test_docker.py", ".git/HEAD", "fixtures/errors.json", ".venv/bin/python", "docs/index.md"):
         assert not in_context(outside, rules), outside
     assert not in_context("mockserver/__pycache__/app.cpython-312.pyc", rules)
 

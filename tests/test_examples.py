@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
 import importlib.util
 import json
 import os
@@ -10,10 +12,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.request
 from collections.abc import Awaitable, Callable
 from functools import cache
+from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 
@@ -293,20 +297,26 @@ def test_demo_backend_script() -> None:
 
 
 def ensure_node_dependencies() -> None:
-    """``npm ci`` in examples/node unless the SDK is already installed there (the lock file pins it)."""
-    if (NODE_EXAMPLE / "node_modules" / "openai").is_dir():
-        return
-    npm = shutil.which("npm")
-    assert npm is not None, "npm is needed for the Node example"
-    result = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund"],
-        cwd=NODE_EXAMPLE,
-        capture_output=True,
-        text=True,
-        timeout=NPM_CI_TIMEOUT,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    """``npm ci`` in examples/node unless the SDK is already installed there (the lock file pins it).
+
+    Under a file lock: tests on other xdist workers (tests/test_doc_samples.py) need it too.
+    """
+    lock_path = Path(tempfile.gettempdir()) / f"npm-ci-{hashlib.sha256(bytes(NODE_EXAMPLE)).hexdigest()[:16]}.lock"
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if (NODE_EXAMPLE / "node_modules" / "openai").is_dir():
+            return
+        npm = shutil.which("npm")
+        assert npm is not None, "npm is needed for the Node example"
+        result = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=NODE_EXAMPLE,
+            capture_output=True,
+            text=True,
+            timeout=NPM_CI_TIMEOUT,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
 
 
 def test_node_example_mints_and_reports_errors() -> None:

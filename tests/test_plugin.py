@@ -64,6 +64,70 @@ def test_works_with_asyncio_mode_auto(pytester: pytest.Pytester) -> None:
     run(pytester).assert_outcomes(passed=4)
 
 
+# A user project whose only setting is filterwarnings = error (pytest-asyncio's loop-scope option unset).
+ONLY_FILTERWARNINGS_ERROR = '[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n'
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_works_under_filterwarnings_error_with_nothing_else_set(pytester: pytest.Pytester, mode: str) -> None:
+    """pytest-asyncio's start-up warning about its unset loop scope would be an INTERNALERROR here."""
+    config = ONLY_FILTERWARNINGS_ERROR + ('asyncio_mode = "auto"\n' if mode == "auto" else "")
+    pytester.makepyprojecttoml(config)
+    tests = SYNC_AND_ASYNC if mode == "strict" else SYNC_AND_ASYNC.replace("@pytest.mark.asyncio\n", "")
+    pytester.makepyfile(test_realtime=tests)
+    result = run(pytester)
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines([f"asyncio: mode=Mode.{mode.upper()}, *asyncio_default_fixture_loop_scope=function,*"])
+    result.assert_outcomes(passed=4)
+
+
+@pytest.mark.parametrize(
+    ("config", "args"),
+    [
+        (ONLY_FILTERWARNINGS_ERROR + 'asyncio_default_fixture_loop_scope = "module"\n', ()),
+        (ONLY_FILTERWARNINGS_ERROR, ("-o", "asyncio_default_fixture_loop_scope=module")),
+    ],
+    ids=["config-file", "-o"],
+)
+def test_a_loop_scope_the_project_sets_wins(pytester: pytest.Pytester, config: str, args: tuple[str, ...]) -> None:
+    pytester.makepyprojecttoml(config)
+    pytester.makepyfile(test_realtime=SYNC_AND_ASYNC)
+    result = run(pytester, *args)
+    result.stdout.fnmatch_lines(["asyncio: *asyncio_default_fixture_loop_scope=module*"])
+    result.assert_outcomes(passed=4)
+
+
+def test_async_fixture_refuses_a_test_on_another_loop_scope(pytester: pytest.Pytester) -> None:
+    """Its server would sit on a loop that is not running while the test waits on it: a clear error instead."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.asyncio(loop_scope="module")
+        async def test_on_the_module_loop(realtime_mock):
+            pass
+
+        @pytest.mark.asyncio(loop_scope="module")
+        async def test_sync_fixture_works_on_any_loop(realtime_mock_sync):
+            assert realtime_mock_sync.running
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*realtime_mock runs on the function-scoped event loop, but this test runs on the module-scoped one*"]
+    )
+
+
+def test_without_the_plugin_pytest_asyncio_still_stops_such_a_project(pytester: pytest.Pytester) -> None:
+    """The failure the plugin prevents is real: with the plugin disabled, pytest-asyncio's warning is fatal."""
+    pytester.makepyprojecttoml(ONLY_FILTERWARNINGS_ERROR)
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = run(pytester, "-p", "no:realtime_mock")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stderr.fnmatch_lines(["*asyncio_default_fixture_loop_scope*is unset*"])
+
+
 def test_marker_configures_one_test(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -144,7 +208,7 @@ def test_assertion_helpers_explain_failures(pytester: pytest.Pytester) -> None:
     result = run(pytester)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*AssertionError: expected 3 attempts, saw 1: POST /v1/realtime/client_secrets -> 200*"]
+        ["E * AssertionError: expected 3 attempts, saw 1:", "E *   POST /v1/realtime/client_secrets -> 200 body {}"]
     )
 
 
@@ -170,6 +234,8 @@ def test_no_collision_with_pytest_aiohttp_or_faker_fixtures(pytester: pytest.Pyt
 
 
 def test_works_with_pytest_xdist(pytester: pytest.Pytester) -> None:
+    """On every worker, under filterwarnings = error with nothing else set (each worker configures pytest again)."""
+    pytester.makepyprojecttoml(ONLY_FILTERWARNINGS_ERROR)
     pytester.makepyfile(test_realtime=SYNC_AND_ASYNC)
     pytester.makepyfile(test_more=SYNC_AND_ASYNC)
     result = run(pytester, "-n", "2")

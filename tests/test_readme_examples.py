@@ -1,35 +1,30 @@
-"""Every README code block that defines a test runs, in a child pytest, so the README cannot rot."""
+"""Every code block of the README and docs/ that defines a test runs, in a child pytest, so they cannot rot."""
 
 from __future__ import annotations
 
-import importlib.util
-from types import ModuleType
+from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import load_script
 
-
-def _load_extractor() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("readme_tests", ROOT / "scripts" / "readme_tests.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-extractor = _load_extractor()
-BLOCKS: list[str] = extractor.readme_tests((ROOT / "README.md").read_text())
+extractor = load_script("readme_tests")
+BLOCKS = extractor.test_blocks()
 
 
 def test_the_readme_has_a_sync_and_an_async_test() -> None:
-    assert any("realtime_mock_sync" in block and "async def" not in block for block in BLOCKS)
-    assert any("async def test_" in block and "realtime_mock)" in block for block in BLOCKS)
+    readme = [block.code for block in BLOCKS if block.path.name == "README.md"]
+    assert any("realtime_mock_sync" in code and "async def" not in code for code in readme)
+    assert any("async def test_" in code and "realtime_mock)" in code for code in readme)
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_block_runs(pytester: pytest.Pytester, index: int) -> None:
-    pytester.makepyfile(**{f"test_readme_{index}": BLOCKS[index]})
+def test_the_docs_have_tests_too() -> None:
+    assert any(block.path.parent.name == "docs" for block in BLOCKS)
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])
+def test_block_runs(pytester: pytest.Pytester, block: Any) -> None:
+    code = block.code
+    pytester.makepyfile(test_block=code)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
-    result.assert_outcomes(passed=extractor.count_tests(BLOCKS[index]))
+    result.assert_outcomes(passed=extractor.count_tests(code))

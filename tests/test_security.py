@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient
 import mockserver
 from mockserver import is_mock_secret
 from mockserver.faults import MAX_FAULT_RULES
-from mockserver.logs import JsonFormatter
+from mockserver.logs import JsonFormatter, startup_line
 from mockserver.middleware import MAX_SCOPE_LENGTH
 from tests.conftest import AUTH, MakeClient
 from tests.test_cli import _env, running
@@ -91,6 +91,15 @@ def test_json_log_lines() -> None:
     assert line["logger"] == "mockserver"
 
 
+def test_json_start_up_line_is_one_json_object() -> None:
+    line = json.loads(startup_line("json", version="1.2", host="127.0.0.1", port=8080, seed=7, scenario="flaky"))
+    assert line["message"] == "listening on http://127.0.0.1:8080 (seed 7, scenario flaky)"
+    assert (line["level"], line["logger"], line["version"]) == ("info", "mockserver", "1.2")
+    assert (line["host"], line["port"], line["seed"], line["scenario"]) == ("127.0.0.1", 8080, 7, "flaky")
+    text = startup_line("text", version="1.2", host="127.0.0.1", port=8080, seed=7, scenario=None)
+    assert text == "mockserver 1.2 listening on http://127.0.0.1:8080 (seed 7)"
+
+
 def test_server_logs_json_on_request() -> None:
     with running("--log-format", "json", "--log-level", "debug") as (process, port):
         request = urllib.request.Request(f"http://127.0.0.1:{port}{MINT}", data=b"{}", headers=AUTH, method="POST")
@@ -101,7 +110,6 @@ def test_server_logs_json_on_request() -> None:
         assert process.stderr is not None
         lines = [json.loads(line) for line in process.stderr.read().splitlines() if line.strip()]
     messages = [line["message"] for line in lines]
-    assert any(m.startswith("listening on http://127.0.0.1:") for m in messages)
     assert any(m.startswith("POST /v1/realtime/client_secrets -> 200") for m in messages)
     assert messages[-1] == "stopped"
     assert "sk-test" not in json.dumps(lines)

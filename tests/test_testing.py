@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -53,13 +54,33 @@ def test_fail_next_then_success_and_assertion_messages() -> None:
         assert server.faults() == []
         with pytest.raises(AssertionError) as caught:
             server.assert_attempts(1)
-        message = str(caught.value)
-        assert message.startswith("expected 1 attempt, saw 3: POST /v1/realtime/client_secrets -> 429")
-        assert "(scripted rate_limit_exceeded)" in message
-        with pytest.raises(AssertionError, match=r"expected statuses \[200\], saw \[429, 429, 200\]"):
+        assert str(caught.value).splitlines() == [
+            "expected 1 attempt, saw 3:",
+            "  POST /v1/realtime/client_secrets -> 429 (scripted rate_limit_exceeded) body {}",
+            "  POST /v1/realtime/client_secrets -> 429 (scripted rate_limit_exceeded) body {}",
+            "  POST /v1/realtime/client_secrets -> 200 body {}",
+        ]
+        with pytest.raises(AssertionError) as caught:
             server.assert_statuses([200])
-        with pytest.raises(AssertionError, match="expected 2 minted secrets, saw 1"):
+        assert str(caught.value).splitlines()[0] == "expected statuses [200], saw [429, 429, 200]:"
+        assert str(caught.value).splitlines()[-1] == "  POST /v1/realtime/client_secrets -> 200 body {}"
+        [secret] = server.secrets()
+        with pytest.raises(AssertionError) as caught:
             server.assert_minted(2)
+        assert str(caught.value).splitlines() == [
+            "expected 2 minted secrets, saw 1:",
+            f"  {secret.value} (active, realtime session, model gpt-realtime)",
+        ]
+        server.reset()
+        with pytest.raises(AssertionError) as caught:
+            server.assert_minted(1)
+        assert str(caught.value) == "expected 1 minted secrets, saw 0: none"
+        with pytest.raises(AssertionError) as caught:
+            server.assert_attempts(2)
+        assert str(caught.value) == "expected 2 attempts, saw 0: none"
+        with pytest.raises(AssertionError) as caught:
+            server.assert_statuses([200])
+        assert str(caught.value) == "expected statuses [200], saw []: none"
 
 
 def test_assert_requested_lists_near_misses() -> None:
@@ -70,9 +91,51 @@ def test_assert_requested_lists_near_misses() -> None:
         )
         assert entry.status == 200
         with pytest.raises(AssertionError) as caught:
-            server.assert_requested(path="/v1/realtime/client_secrets", session={"type": "transcription"})
-        assert "no request matched POST /v1/realtime/client_secrets with" in str(caught.value)
-        assert "saw POST /v1/realtime/client_secrets -> 200" in str(caught.value)
+            server.assert_requested(
+                path="/v1/realtime/client_secrets", session={"type": "transcription"}, expires_after={"seconds": 60}
+            )
+        assert str(caught.value).splitlines() == [
+            'no request matched POST /v1/realtime/client_secrets with {"session": {"type": "transcription"}, '
+            '"expires_after": {"seconds": 60}}; compared 1:',
+            '  POST /v1/realtime/client_secrets -> 200 body {"session": {"type": "realtime", "model": "gpt-realtime"}}',
+            '    session: expected {"type": "transcription"}, got {"type": "realtime", "model": "gpt-realtime"}',
+            '    expires_after: expected {"seconds": 60}, missing',
+        ]
+        with pytest.raises(AssertionError) as caught:
+            server.assert_requested(path="/v1/realtime/calls")
+        assert str(caught.value).splitlines() == [
+            "no request matched POST /v1/realtime/calls; saw 1 other requests:",
+            '  POST /v1/realtime/client_secrets -> 200 body {"session": {"type": "realtime", "model": "gpt-realtime"}}',
+        ]
+        server.clear_requests()
+        with pytest.raises(AssertionError) as caught:
+            server.assert_requested(x=None)
+        assert str(caught.value) == 'no request matched POST * with {"x": null}; saw no requests'
+
+
+def test_assertion_messages_are_bounded() -> None:
+    """However many requests and however large the bodies, a failure shows the newest ten, each cut short."""
+    long = "x" * 5000
+    with MockServer() as server, OpenAI(base_url=server.base_url, api_key="sk-test") as client:
+        for index in range(25):
+            client.realtime.client_secrets.create(session={"type": "realtime", "instructions": f"{index} {long}"})
+        with pytest.raises(AssertionError) as caught:
+            server.assert_requested(session={"type": "transcription"})
+        lines = str(caught.value).splitlines()
+        assert lines[0].endswith("; compared 25:")
+        assert lines[1] == "  (15 earlier requests not shown)"
+        bodies = [line for line in lines if line.startswith("  POST ")]
+        assert len(bodies) == 10
+        shown = '  POST /v1/realtime/client_secrets -> 200 body {"session": {"type": "realtime", "instructions": "15 xx'
+        assert bodies[0].startswith(shown)
+        assert all(re.search(r"\.\.\. \(\d+ more characters\)$", line) for line in bodies)
+        assert len(str(caught.value)) < 10_000
+        with pytest.raises(AssertionError) as caught:
+            server.assert_attempts(1)
+        assert len(str(caught.value).splitlines()) == 1 + 1 + 10
+        with pytest.raises(AssertionError) as caught:
+            server.assert_minted(0)
+        assert str(caught.value).splitlines()[1] == "  (15 earlier secrets not shown)"
 
 
 def test_clock_revoke_and_reset() -> None:
