@@ -12,7 +12,7 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -706,6 +706,14 @@ async def test_sdk_realtime_client_drives_a_spoken_turn(mock: MockServer) -> Non
     assert "conversation.item.input_audio_transcription.completed" in seen
     assert "response.output_audio.delta" in seen
 
-
-def _unused(value: Mapping[str, Any]) -> None:  # pragma: no cover - keeps imports honest for type checkers
     del value
+
+
+async def test_session_ends_at_its_sixty_minutes(mock: MockServer, http: aiohttp.ClientSession) -> None:
+    async with live(http, mock) as socket:
+        mock.advance_clock(3601)
+        await socket.send({"type": "response.create"})
+        error = await socket.recv()
+        closing = await socket.ws.receive(timeout=TIMEOUT)
+    assert_openai_error(error, code="session_expired", message="Your session hit the maximum duration of 60 minutes.")
+    assert closing.type == aiohttp.WSMsgType.CLOSE

@@ -139,8 +139,12 @@ class RealtimeEngine:
     pace: float = 0.0
     script: Script = field(default_factory=NoScript)
     media: MediaOutput | None = None
-    #: Called when the session must end (``session.close``); the transport closes its side.
+    #: Called when the session must end (``session.close``, the 60-minute cap); the transport closes its side.
     on_close: Callable[[], Awaitable[None]] | None = None
+    #: The server's clock (epoch seconds): the session ends at its ``expires_at`` on this clock.
+    now: Callable[[], float] | None = None
+    #: The scope of the mint that made the key (``X-Mock-Scope``): scripts and the journal follow it.
+    scope: str | None = None
 
     conversation: Conversation = field(init=False)
     active: Response | None = field(init=False, default=None)
@@ -162,15 +166,18 @@ class RealtimeEngine:
         #: What the user "said" in audio items that were not transcribed (for reply matching).
         self._heard: dict[str, str] = {}
         self._detector: TurnDetector | None = None
+        self._expiry: asyncio.TimerHandle | None = None
         self._configure_audio()
 
     # --- life cycle ------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, session: Mapping[str, Any], request: Mapping[str, Any], now: float, **kwargs: Any) -> RealtimeEngine:
+    def open(
+        cls, session: Mapping[str, Any], request: Mapping[str, Any], opened_at: float, **kwargs: Any
+    ) -> RealtimeEngine:
         """An engine for a session minted (or defaulted) as ``session``, with the connection's own expiry."""
         opened = copy.deepcopy(dict(session))
-        opened["expires_at"] = int(now) + SESSION_SECONDS
+        opened["expires_at"] = int(opened_at) + SESSION_SECONDS
         return cls(session=opened, request=copy.deepcopy(dict(request)), **kwargs)
 
     @property
@@ -178,12 +185,33 @@ class RealtimeEngine:
         return str(self.session["type"])
 
     async def start(self) -> None:
-        """Send ``session.created`` (the first server event)."""
+        """Send ``session.created`` (the first server event) and arm the 60-minute cap."""
         await self.emit("session.created", session=copy.deepcopy(self.session))
+        if self.now is not None:
+            left = self.session["expires_at"] - self.now()
+            self._expiry = asyncio.get_running_loop().call_later(max(left, 0), self._expire_soon)
+
+    def _expire_soon(self) -> None:
+        if not self.closed:
+            self._spawn(self._expire())
+
+    async def _expire(self) -> None:
+        """The session hit its 60 minutes: one ``session_expired`` error, then the transport closes."""
+        await self.error(
+            OpenAIError(400, "Your session hit the maximum duration of 60 minutes.", code="session_expired")
+        )
+        self.closed = True
+        if self.on_close is not None:
+            await self.on_close()
+
+    def expired(self) -> bool:
+        return self.now is not None and self.now() >= self.session["expires_at"]
 
     async def close(self) -> None:
         """Stop everything in flight (the transport is going away)."""
         self.closed = True
+        if self._expiry is not None:
+            self._expiry.cancel()
         if self._idle is not None and self._idle.timer is not None:
             self._idle.timer.cancel()
         for response in [self.active, *self.out_of_band]:
@@ -212,6 +240,10 @@ class RealtimeEngine:
         ``observe(frame, event)`` sees each frame before it is handled, with the event as a dict (audio as
         decoded bytes) or ``None`` when it did not parse: the transport journals it.
         """
+        if self.expired():
+            # The mock clock moved past the session's end (``/__mock/clock``): it ends now.
+            await self._expire()
+            return
         try:
             event = parse_client_event(frame)
         except EventError as exc:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,15 +22,14 @@ from ..defaults import realtime_session, transcription_session
 from ..errors import OpenAIError, incorrect_api_key
 from ..journal import JournalEntry
 from ..keys import EXCHANGE, STATE, WS_FAULTS
+from ..middleware import scope_of
 from ..schemas.requests import REALTIME_MODELS
-from ..secrets import ClientSecret
 from ..state import MockState
-from .engine import RealtimeEngine
 from .events import error_event
 from .recording import EventLog
-from .text import Phrases
+from .sessions import Opening, new_engine
 
-__all__ = ["connect", "is_supported_model", "remember_session"]
+__all__ = ["connect", "is_supported_model"]
 
 log = logging.getLogger("mockserver")
 
@@ -40,8 +38,6 @@ SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
 _REALTIME_PREFIXES = ("gpt-realtime", "gpt-4o-realtime", "gpt-4o-mini-realtime", "gpt-audio")
 #: The largest client frame: a 15 MiB audio append, base64-encoded, with room for the JSON around it.
 MAX_FRAME_BYTES = 21 * 1024 * 1024
-#: Sessions remembered per secret.
-SESSIONS_PER_SECRET = 100
 EXAMPLE_MODEL = "gpt-realtime-1.5"
 
 
@@ -50,13 +46,6 @@ class _Refusal:
     error: OpenAIError
     close_code: int
     reason: str
-
-
-@dataclass(frozen=True)
-class _Opening:
-    session: dict[str, Any]
-    request: dict[str, Any]
-    secret: ClientSecret | None
 
 
 def is_supported_model(model: str) -> bool:
@@ -79,7 +68,7 @@ def _invalid_key(key: str) -> _Refusal:
     return _Refusal(incorrect_api_key(key), 3000, "invalid_request_error.invalid_api_key")
 
 
-def _open(request: web.Request, state: MockState) -> _Opening | _Refusal:
+def _open(request: web.Request, state: MockState) -> Opening | _Refusal:
     """What this connection opens, or why it is refused (in production's order)."""
     if "realtime=v1" in request.headers.get("OpenAI-Beta", ""):
         error = OpenAIError(
@@ -97,12 +86,13 @@ def _open(request: web.Request, state: MockState) -> _Opening | _Refusal:
         secret = state.secrets.get(key)
         if secret is None or secret.status(now) != "active":
             return _invalid_key(key)
-        return _Opening(secret.session, secret.session_request, secret)
+        return Opening(secret.session, secret.session_request, secret, secret.scope)
     if state.settings.api_keys and key not in state.settings.api_keys:
         return _invalid_key(key)
+    scope = scope_of(request)
     session_id = state.ids.session_id()
     if request.query.get("intent") == "transcription":
-        return _Opening(transcription_session({}, session_id), {"type": "transcription"}, None)
+        return Opening(transcription_session({}, session_id), {"type": "transcription"}, None, scope)
     model = request.query.get("model")
     if not model:
         error = OpenAIError(
@@ -115,7 +105,7 @@ def _open(request: web.Request, state: MockState) -> _Opening | _Refusal:
         error = OpenAIError(400, f'Model "{model}" is not supported in realtime mode.', code="invalid_model")
         return _Refusal(error, 4000, "invalid_request_error.invalid_model")
     asked = {"type": "realtime", "model": model}
-    return _Opening(realtime_session(asked, session_id), asked, None)
+    return Opening(realtime_session(asked, session_id), asked, None, scope)
 
 
 async def connect(request: web.Request) -> web.StreamResponse:
@@ -159,27 +149,17 @@ async def connect(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _converse(link: _Link, opening: _Opening) -> None:
+async def _converse(link: _Link, opening: Opening) -> None:
     state = link.state
-    connection = state.next_connection()
-    engine = RealtimeEngine.open(
-        opening.session,
-        opening.request,
-        state.clock.now(),
-        ids=state.ids,
-        emit_event=link.send,
-        phrases=Phrases(state.seed, connection),
-        rng=random.Random(f"{state.seed}:session:{connection}"),
-        pace=state.settings.realtime_pace,
-        on_close=link.close_normally,
-    )
-    if opening.secret is not None:
-        remember_session(opening.secret, engine.session["id"], "websocket", state.clock.now(), None)
+    engine = new_engine(state, opening, emit=link.send, on_close=link.close_normally, transport="websocket")
     link.note("session_id", engine.session["id"])
+    if link.entry is not None and link.entry.scope is None and opening.scope is not None:
+        # A browser cannot send X-Mock-Scope: its session belongs to the scope its key was minted in.
+        link.entry.scope = opening.scope
     await engine.start()
     try:
         async for message in link.ws:
-            if message.type == WSMsgType.TEXT or message.type == WSMsgType.BINARY:
+            if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 await engine.receive(message.data, observe=link.record_client)
             if link.dropped or link.ws.closed:
                 break
@@ -263,11 +243,3 @@ class _Link:
 
 def dump_event(event: dict[str, Any]) -> str:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-
-
-def remember_session(secret: ClientSecret, session_id: str, transport: str, now: float, call_id: str | None) -> None:
-    opened: dict[str, Any] = {"session_id": session_id, "transport": transport, "opened_at": int(now)}
-    if call_id is not None:
-        opened["call_id"] = call_id
-    secret.sessions_opened.append(opened)
-    del secret.sessions_opened[:-SESSIONS_PER_SECRET]
