@@ -706,8 +706,6 @@ async def test_sdk_realtime_client_drives_a_spoken_turn(mock: MockServer) -> Non
     assert "conversation.item.input_audio_transcription.completed" in seen
     assert "response.output_audio.delta" in seen
 
-    del value
-
 
 async def test_session_ends_at_its_sixty_minutes(mock: MockServer, http: aiohttp.ClientSession) -> None:
     async with live(http, mock) as socket:
