@@ -432,3 +432,15 @@ def test_chunks_rebuild_the_speech_and_carry_each_word_once(max_ms: float, fmt: 
 def test_chunks_refuse_a_non_positive_size() -> None:
     with pytest.raises(ValueError, match="max_ms"):
         list(chunks(synthesize("hi", PCM24K), 0))
+
+
+@given(
+    session_format=st.dictionaries(st.sampled_from(["type", "rate"]), st.none() | st.integers() | st.text(max_size=12))
+)
+def test_format_of_any_mapping_is_a_format_or_a_value_error(session_format: dict[str, object]) -> None:
+    try:
+        fmt = format_of(session_format)
+    except ValueError:
+        return
+    assert fmt.rate > 0
+    assert fmt.sample_width in (1, 2)

@@ -10,6 +10,7 @@ Loudness
     ``60 * (threshold - 1)`` dBFS (full scale = a square wave at +-32768): threshold 0.5 (the default)
     needs -30 dBFS, 0.8 needs -12, 0.9 needs -6, 1.0 needs 0. Digital silence is never speech.
     A 440 Hz sine at half of full scale (about -9 dBFS) is speech at 0.5 but not at 0.9.
+    A threshold outside 0..1 (the session allows none) is clamped.
     ``semantic_vad`` has no threshold: it uses 0.5.
 
 Speech start
@@ -216,7 +217,7 @@ class TurnDetector:
         self._frame_samples = max(1, fmt.rate * FRAME_MS // 1000)
         self._frame_bytes = self._frame_samples * 2  # frames are judged as PCM16
         self._frame_ms = self._frame_samples * 1000 / fmt.rate
-        threshold = config.threshold if config.kind == "server_vad" else 0.5
+        threshold = min(1.0, max(0.0, config.threshold)) if config.kind == "server_vad" else 0.5
         # audioop.rms is an integer: comparing it with the linear threshold is the dBFS rule, without a log a frame.
         self._min_rms = 32768.0 * 10 ** (threshold_dbfs(threshold) / 20)
         self._pending = bytearray()  # input bytes not yet a whole frame (PCM16 or G.711 as received)
