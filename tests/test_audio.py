@@ -26,6 +26,7 @@ from mockserver.realtime.audio import (
     decode,
     encode,
     format_of,
+    frame_levels,
     ms_for_bytes,
     noise,
     pcm16_from_samples,
@@ -135,6 +136,7 @@ def test_bytes_and_milliseconds() -> None:
     assert ms_for_bytes(1, PCM24K) == 0.0
 
 
+@settings(deadline=None)
 @given(ms=st.integers(min_value=0, max_value=10**6), fmt=st.sampled_from(FORMATS))
 def test_milliseconds_survive_a_round_trip_through_bytes(ms: int, fmt: AudioFormat) -> None:
     assert ms_for_bytes(bytes_for_ms(ms, fmt), fmt) == pytest.approx(ms)
@@ -168,6 +170,7 @@ def test_every_code_survives_decode_then_encode() -> None:
     assert ulaw_encode(ulaw_decode(codes)) == codes.replace(b"\x7f", b"\xff")
 
 
+@settings(deadline=None)
 @given(pcm=st.binary(max_size=4001))
 def test_g711_round_trip_stays_within_a_quantisation_step(pcm: bytes) -> None:
     original = samples(pcm)
@@ -184,6 +187,7 @@ def test_g711_round_trip_stays_within_a_quantisation_step(pcm: bytes) -> None:
         assert encoder(decoder(coded)) == (coded.replace(b"\x7f", b"\xff") if encoder is ulaw_encode else coded)
 
 
+@settings(deadline=None)
 @given(parts=st.lists(st.binary(max_size=300).map(lambda b: b[: len(b) // 2 * 2]), max_size=8))
 def test_g711_encoding_is_stateless(parts: list[bytes]) -> None:
     for encoder in (ulaw_encode, alaw_encode):
@@ -228,7 +232,7 @@ def test_convert_between_session_formats_keeps_the_signal() -> None:
     assert convert(b"\x01\x02\x03", PCM24K, PCM24K) == b"\x01\x02"
 
 
-@settings(max_examples=50)
+@settings(deadline=None, max_examples=50)
 @given(cuts=st.lists(st.integers(min_value=0, max_value=9600), max_size=12))
 def test_a_stream_resampler_gives_the_same_audio_in_any_chunks(cuts: list[int]) -> None:
     pcm = tone(300, 200, 0.4, AudioFormat("audio/pcm", 48000, 2))
@@ -263,6 +267,14 @@ def test_test_signals_in_every_format(fmt: AudioFormat) -> None:
     hiss = noise(250, -25, fmt, seed=1)
     assert hiss == noise(250, -25, fmt, seed=1) != noise(250, -25, fmt, seed=2)
     assert rms_dbfs(decode(hiss, fmt)) == pytest.approx(-25, abs=0.6)
+
+
+def test_frame_levels_are_the_rms_of_each_whole_frame() -> None:
+    pcm = silence(20, PCM24K) + pcm16_from_samples([1000, -1000] * 120) + tone(440, 25, 0.5, PCM24K)
+    levels = frame_levels(pcm, 240)
+    assert len(levels) == 5  # 55 ms: the last 5 ms are not a whole frame
+    assert levels[:3] == [0, 0, 1000]
+    assert all(abs(20 * math.log10(level / 32768) + 9.03) < 0.2 for level in levels[3:])
 
 
 def test_samples_are_clipped_and_rounded() -> None:
@@ -434,6 +446,7 @@ def test_chunks_refuse_a_non_positive_size() -> None:
         list(chunks(synthesize("hi", PCM24K), 0))
 
 
+@settings(deadline=None)
 @given(
     session_format=st.dictionaries(st.sampled_from(["type", "rate"]), st.none() | st.integers() | st.text(max_size=12))
 )

@@ -251,6 +251,7 @@ def test_semantic_waits_are_ordered_and_capped_by_the_spec() -> None:
     assert SEMANTIC_SILENCE_MS["medium"]["unknown"] < SEMANTIC_SILENCE_MS["low"]["unknown"]
 
 
+@settings(deadline=None)
 @given(eagerness=st.sampled_from(sorted(CAPS)), transcript=st.none() | st.text())
 def test_semantic_silence_never_exceeds_the_eagerness_cap(eagerness: str, transcript: str | None) -> None:
     assert 0 < semantic_silence_ms(eagerness, transcript) <= CAPS[eagerness]
@@ -383,6 +384,17 @@ def test_synthesized_speech_is_one_turn(fmt: AudioFormat, voice: str) -> None:
     assert 1000 + said.duration_ms - 300 <= stopped.audio_end_ms <= 1000 + said.duration_ms + 200
 
 
+def test_values_the_session_does_not_bound_are_clamped() -> None:
+    config = TurnDetection("server_vad", prefix_padding_ms=-500, silence_duration_ms=-300, idle_timeout_ms=10**400)
+    detector = TurnDetector(config, PCM24K)
+    detector.idle_from(0)
+    audio = silence(1000, PCM24K) + speech(500) + silence(100, PCM24K)
+    assert detector.feed(audio) == [SpeechStarted(1000), SpeechStopped(1500)]
+    quiet = noise(500, -50, PCM24K) + silence(500, PCM24K)
+    assert detect(TurnDetection("server_vad", threshold=-3), quiet) == [SpeechStarted(0), SpeechStopped(700)]
+    assert detect(TurnDetection("server_vad", threshold=5), speech(500) + silence(500, PCM24K)) == []
+
+
 # --- fuzz ----------------------------------------------------------------------------------------------
 
 JSON_VALUES = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
@@ -407,6 +419,7 @@ def test_any_bytes_give_well_formed_events(chunks: list[bytes], fmt: AudioFormat
         assert all(isinstance(value, int) and 0 <= value <= detector.position_ms for value in values)
 
 
+@settings(deadline=None)
 @given(
     settings_=st.dictionaries(
         st.sampled_from(
@@ -435,4 +448,5 @@ def test_from_session_takes_any_mapping_or_says_why_not(settings_: dict[str, obj
     assert isinstance(config.prefix_padding_ms, int)
     # Whatever the numbers, a detector works with them (a threshold outside 0..1 is clamped).
     heard = TurnDetector(config, PCM24K).feed(speech(100) + silence(9000, PCM24K))
-    assert [type(event) for event in heard] in ([], [SpeechStarted, SpeechStopped])
+    assert [type(event) for event in heard] in ([], [SpeechStarted], [SpeechStarted, SpeechStopped])
+    assert all(value >= 0 for event in heard for value in (getattr(event, name) for name in event.__slots__))

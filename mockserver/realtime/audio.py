@@ -16,7 +16,7 @@ neighbouring step, so :func:`ulaw_encode` corrects those (see there).
 :func:`synthesize` turns reply text into audible, speech-like audio: per word one or two voiced
 "syllables" (a harmonic tone at the voice's pitch, drifting a little, with an attack/decay envelope),
 short pauses between words and longer ones after punctuation, at about 150 words a minute divided by
-``speed``, around -15 dBFS RMS. Same text, voice and speed give the same bytes.
+``speed``, about -16 dBFS RMS. Same text, voice and speed give the same bytes.
 """
 
 from __future__ import annotations
@@ -38,9 +38,12 @@ with warnings.catch_warnings():
     import audioop
 
 __all__ = [
+    "FULL_SCALE",
     "PCM24K",
     "PCMA",
     "PCMU",
+    "VOICE_PITCH_HZ",
+    "WORD_MS",
     "AudioFormat",
     "Resampler",
     "Speech",
@@ -54,6 +57,7 @@ __all__ = [
     "decode",
     "encode",
     "format_of",
+    "frame_levels",
     "ms_for_bytes",
     "noise",
     "pcm16_from_samples",
@@ -261,6 +265,13 @@ def rms_dbfs(pcm16: bytes) -> float:
     return 20 * math.log10(level / FULL_SCALE) if level else -math.inf
 
 
+def frame_levels(pcm16: bytes, frame_samples: int) -> list[int]:
+    """The RMS of each whole frame of ``frame_samples`` samples, on the 16-bit scale (``audioop.rms``, an integer)."""
+    step = 2 * frame_samples
+    view = memoryview(pcm16)
+    return [audioop.rms(view[offset : offset + step], 2) for offset in range(0, len(pcm16) - step + 1, step)]
+
+
 def _samples_for(ms: float, fmt: AudioFormat) -> int:
     return max(0, round(ms * fmt.rate / 1000))
 
@@ -301,7 +312,7 @@ _RELEASE_MS = 60.0
 _VIBRATO_HZ = 5.5
 _VIBRATO_DEPTH = 0.008
 #: Each built-in voice's pitch (Hz); another voice (a custom voice id) gets one from its name.
-VOICE_PITCH_HZ = {
+VOICE_PITCH_HZ: Mapping[str, float] = {
     "alloy": 175.0,
     "ash": 110.0,
     "ballad": 125.0,

@@ -10,7 +10,7 @@ Loudness
     ``60 * (threshold - 1)`` dBFS (full scale = a square wave at +-32768): threshold 0.5 (the default)
     needs -30 dBFS, 0.8 needs -12, 0.9 needs -6, 1.0 needs 0. Digital silence is never speech.
     A 440 Hz sine at half of full scale (about -9 dBFS) is speech at 0.5 but not at 0.9.
-    A threshold outside 0..1 (the session allows none) is clamped.
+    A threshold outside 0..1 (the session allows none) is clamped, and so are negative durations (to 0).
     ``semantic_vad`` has no threshold: it uses 0.5.
 
 Speech start
@@ -35,17 +35,11 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeGuard, overload
 
-from .audio import AudioFormat, decode
-
-with warnings.catch_warnings():
-    # Deprecated in 3.11 and 3.12 (PEP 594): users run their tests with filterwarnings=error.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop
+from .audio import AudioFormat, decode, frame_levels
 
 __all__ = [
     "FRAME_MS",
@@ -182,6 +176,11 @@ def _integer(value: object, default: int | None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
+def _clamp_ms(value: int) -> int:
+    """A duration the session did not bound, kept within 0 ms .. one day."""
+    return min(max(value, 0), 86_400_000)
+
+
 @dataclass(frozen=True, slots=True)
 class SpeechStarted:
     audio_start_ms: int
@@ -215,10 +214,13 @@ class TurnDetector:
         self.format = fmt
         self._transcript = transcript
         self._frame_samples = max(1, fmt.rate * FRAME_MS // 1000)
-        self._frame_bytes = self._frame_samples * 2  # frames are judged as PCM16
         self._frame_ms = self._frame_samples * 1000 / fmt.rate
         threshold = min(1.0, max(0.0, config.threshold)) if config.kind == "server_vad" else 0.5
-        # audioop.rms is an integer: comparing it with the linear threshold is the dBFS rule, without a log a frame.
+        # The session schema bounds none of these (idle_timeout_ms 5000..30000 only): keep them in a sane range.
+        self._padding = _clamp_ms(config.prefix_padding_ms)
+        self._silence = _clamp_ms(config.silence_duration_ms)
+        self._timeout = None if config.idle_timeout_ms is None else _clamp_ms(config.idle_timeout_ms)
+        # A frame's RMS is an integer: comparing it with the linear threshold is the dBFS rule, without a log a frame.
         self._min_rms = 32768.0 * 10 ** (threshold_dbfs(threshold) / 20)
         self._pending = bytearray()  # input bytes not yet a whole frame (PCM16 or G.711 as received)
         self._frames = 0  # frames judged so far
@@ -248,8 +250,8 @@ class TurnDetector:
         Only ``server_vad`` with ``idle_timeout_ms`` has one; while a turn is on there is nothing to arm.
         Arming again moves the offset.
         """
-        if self.config.kind == "server_vad" and self.config.idle_timeout_ms is not None and not self._in_turn:
-            self._idle_since = ms
+        if self.config.kind == "server_vad" and self._timeout is not None and not self._in_turn and math.isfinite(ms):
+            self._idle_since = max(0.0, ms)
 
     def reset_turn(self) -> None:
         """Forget the turn in progress (after a manual commit or clear): speech must start afresh, after now."""
@@ -272,11 +274,9 @@ class TurnDetector:
         pcm = decode(bytes(pending[:whole]), self.format)
         del pending[:whole]
         events: list[VadEvent] = []
-        step = self._frame_bytes
-        view = memoryview(pcm)
-        for offset in range(0, len(pcm), step):
-            level = audioop.rms(view[offset : offset + step], 2)
-            self._judge(level > 0 and level >= self._min_rms, events)
+        threshold = self._min_rms
+        for level in frame_levels(pcm, self._frame_samples):
+            self._judge(level > 0 and level >= threshold, events)
         return events
 
     def _judge(self, speech: bool, events: list[VadEvent]) -> None:
@@ -300,13 +300,13 @@ class TurnDetector:
         self._run = self._run + 1 if speech else 0
         if self._run >= ONSET_FRAMES:
             first = end - ONSET_FRAMES * self._frame_ms
-            begin = max(first - self.config.prefix_padding_ms, self._floor, 0.0)
+            begin = max(first - self._padding, self._floor, 0.0)
             events.append(SpeechStarted(math.ceil(begin - 1e-9)))
             self._in_turn = True
             self._last_speech_end = end
             self._idle_since = None
             return
-        timeout = self.config.idle_timeout_ms
+        timeout = self._timeout
         if self._idle_since is not None and timeout is not None and end >= self._idle_since + timeout:
             events.append(TimeoutTriggered(round(self._idle_since), round(end)))
             self._idle_since = None
@@ -314,6 +314,6 @@ class TurnDetector:
 
     def _wait(self) -> int:
         if self.config.kind == "server_vad":
-            return self.config.silence_duration_ms
+            return self._silence
         hint = self._transcript() if self._transcript is not None else None
         return semantic_silence_ms(self.config.eagerness_level, hint)
