@@ -398,6 +398,13 @@ def test_any_text_gives_tiling_spans_and_the_promised_length(text: str, fmt: Aud
     assert position == len(speech.audio)
 
 
+def test_any_string_can_be_said() -> None:
+    # Lone surrogates cannot come through JSON, but the function must not care.
+    speech = synthesize("caf\u00e9 \ud800x \u65e5\u672c 42", PCMA, voice="\udfff")
+    assert len(speech.audio) == round(4 * 0.4 * PCMA.rate)
+    assert [span.word for span in speech.words] == ["caf\u00e9", "\ud800x", "\u65e5\u672c", "42"]
+
+
 def test_empty_text_is_no_speech() -> None:
     assert synthesize("", PCM24K) == Speech(b"", PCM24K, ())
     assert synthesize("...", PCMU).audio == b""

@@ -466,7 +466,7 @@ def _share(total: int, weights: list[float]) -> list[int]:
 
 def _voice_pitch(voice: str) -> float:
     known = VOICE_PITCH_HZ.get(voice)
-    return known if known is not None else 100.0 + zlib.crc32(voice.encode()) % 130
+    return known if known is not None else 100.0 + zlib.crc32(voice.encode("utf-8", "surrogatepass")) % 130
 
 
 def _vowel(group: str) -> str:
@@ -478,7 +478,7 @@ def _word_audio(token: str, fmt: AudioFormat, speed: float, voice_pitch: float, 
     """A said word's ``voiced`` samples: one syllable, or two with a short break between them."""
     word = token.strip().lower()
     groups = _VOWELS.findall(word) or ["a"]
-    step = _PITCH_STEPS[zlib.crc32(word.encode()) % len(_PITCH_STEPS)]
+    step = _PITCH_STEPS[zlib.crc32(word.encode("utf-8", "surrogatepass")) % len(_PITCH_STEPS)]
     ending = word[-1:]
     contour = "rise" if ending == "?" else "fall" if ending in ".!" else "level"
     if len(groups) == 1:
