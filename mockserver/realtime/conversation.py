@@ -12,15 +12,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AUDIO_KEPT_BYTES", "Conversation", "Item", "WordSpan"]
+__all__ = ["AUDIO_KEPT_BYTES", "Conversation", "Item", "SpokenWord"]
 
 #: Audio kept for ``conversation.item.retrieved`` per conversation; the oldest items' audio is dropped first.
 AUDIO_KEPT_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
-class WordSpan:
-    """Where one word of assistant speech lies in its audio, in milliseconds."""
+class SpokenWord:
+    """Where one word of assistant speech lies in its audio, in milliseconds (``text`` keeps its leading space)."""
 
     text: str
     start_ms: float
@@ -35,7 +35,7 @@ class Item:
     audio: bytes = b""
     audio_ms: float = 0.0
     #: For assistant audio: the transcript's words and where they are spoken.
-    words: tuple[WordSpan, ...] = ()
+    words: tuple[SpokenWord, ...] = ()
 
     @property
     def id(self) -> str:

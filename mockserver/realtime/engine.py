@@ -374,7 +374,7 @@ class RealtimeEngine:
         item.audio = item.audio[: bytes_for_ms(audio_end_ms, fmt)]
         item.audio_ms = float(audio_end_ms)
         # The unheard part of the transcript is deleted with the audio (SESSION_TRUTH §2e).
-        heard = tuple(word for word in item.words if word.end_ms <= audio_end_ms)
+        heard = tuple(word for word in item.words if word.start_ms < audio_end_ms)
         item.words = heard
         part["transcript"] = "".join(word.text for word in heard)
         await self.emit("conversation.item.truncated", item_id=item.id, content_index=index, audio_end_ms=audio_end_ms)
@@ -427,14 +427,8 @@ class RealtimeEngine:
         if self._detector is not None:
             self._audio_base_ms += self._detector.position_ms
         self._turn = None
-        self._detector = TurnDetector(config, self._input_format) if config else None
-        if self._detector is not None and self._detector_hint_needed(config):
-            self._detector.transcript_hint = self._peek_transcript
+        self._detector = TurnDetector(config, self._input_format, transcript=self._peek_transcript) if config else None
         self._config = config
-
-    @staticmethod
-    def _detector_hint_needed(config: TurnDetection | None) -> bool:
-        return config is not None and config.kind == "semantic_vad"
 
     def _peek_transcript(self) -> str | None:
         return self._pending_transcript

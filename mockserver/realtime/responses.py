@@ -13,6 +13,7 @@ the plan before streaming and ends ``incomplete``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import random
@@ -20,8 +21,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .audio import AudioFormat, format_of, ms_for_bytes, synthesize
-from .conversation import Conversation, Item, WordSpan
+from .audio import AudioFormat, Speech, chunks, format_of, ms_for_bytes, synthesize
+from .conversation import Conversation, Item, SpokenWord
 from .text import argument_deltas, deltas, obfuscation, text_tokens
 
 __all__ = [
@@ -41,6 +42,8 @@ AUDIO_TOKENS_PER_SECOND = 20
 TEXT_DELTA_SECONDS = 0.05
 #: The transcript runs this many words ahead of the audio (SESSION_TRUTH §2b).
 TRANSCRIPT_LEAD = 2
+#: The longest audio delta; deltas are also cut where words begin, so their sizes vary (SESSION_TRUTH §4).
+AUDIO_DELTA_MS = 200
 #: A rate limit window for ``rate_limits.updated`` (P2 saw limit 40000).
 TOKENS_LIMIT = 40_000
 
@@ -286,15 +289,18 @@ class ResponseStream:
         await self.emit("response.content_part.added", **where, part=part)
         opened.part_open = True
 
-        words = deltas(text)
         if response.audio:
             fmt = format_of(response.output_format)
             speech = synthesize(text, fmt, speed=response.speed, voice=response.voice)
-            chunks = _word_chunks(speech.audio, [(span.start, span.end) for span in speech.spans], len(words))
-            kept = self._fit(words, [ms_for_bytes(len(chunk), fmt) for chunk in chunks])
+            costs = [ms_for_bytes(span.end - span.start, fmt) for span in speech.words]
+            kept = self._fit([span.text for span in speech.words], costs)
+            if kept < len(speech.words):
+                end = speech.words[kept].start
+                speech = Speech(speech.audio[:end], fmt, speech.words[:kept])
             opened.fmt = fmt
-            await self._stream_audio(opened, words[:kept], chunks[:kept], fmt)
+            await self._stream_audio(opened, speech)
         else:
+            words = deltas(text)
             kept = self._fit(words, [0.0] * len(words))
             for word in words[:kept]:
                 await self._step(TEXT_DELTA_SECONDS)
@@ -315,43 +321,44 @@ class ResponseStream:
             kept += 1
         return kept
 
-    async def _stream_audio(self, opened: _OpenItem, words: list[str], chunks: list[bytes], fmt: AudioFormat) -> None:
+    async def _stream_audio(self, opened: _OpenItem, speech: Speech) -> None:
         """Transcript deltas run ``TRANSCRIPT_LEAD`` words ahead of the audio; audio is paced by its length."""
         response = self.response
-        where = opened.where
-        sent_words = 0
-        for index, chunk in enumerate(chunks):
-            while sent_words < min(index + TRANSCRIPT_LEAD, len(words)):
-                await self._step()
-                word = words[sent_words]
-                await self.emit(
-                    "response.output_audio_transcript.delta", **where, delta=word, obfuscation=obfuscation(self.rng)
-                )
-                opened.text += word
-                response.usage.output_text += text_tokens(word)
-                sent_words += 1
+        fmt = speech.format
+        words = list(speech.words)
+        sent = 0
+        begun = 0  # words that begin in the chunks sent so far
+        for chunk in chunks(speech, AUDIO_DELTA_MS):
+            begun += len(chunk.words)
+            while sent < min(begun + TRANSCRIPT_LEAD - 1, len(words)):
+                await self._transcript_delta(opened, words[sent].text)
+                sent += 1
             await self._step()
-            ms = ms_for_bytes(len(chunk), fmt)
+            ms = ms_for_bytes(len(chunk.audio), fmt)
             if self.media is None:
-                await self.emit("response.output_audio.delta", **where, delta=_b64(chunk))
+                await self.emit("response.output_audio.delta", **opened.where, delta=_b64(chunk.audio))
             else:
-                await self.media.play(response.id, chunk, fmt)
-            opened.words.append(WordSpan(words[index], opened.audio_ms, opened.audio_ms + ms))
-            opened.audio += chunk
+                await self.media.play(response.id, chunk.audio, fmt)
+            opened.audio += chunk.audio
             opened.audio_ms += ms
             response.audio_ms += ms
             response.usage.output_audio += round(ms / 1000 * AUDIO_TOKENS_PER_SECOND)
             # Pace by the audio just sent: the next chunk is due when this one has played.
             self._paced_seconds += ms / 1000 * self.pace
-        while sent_words < len(words):
-            await self._step()
-            word = words[sent_words]
-            await self.emit(
-                "response.output_audio_transcript.delta", **where, delta=word, obfuscation=obfuscation(self.rng)
-            )
-            opened.text += word
-            response.usage.output_text += text_tokens(word)
-            sent_words += 1
+        while sent < len(words):
+            await self._transcript_delta(opened, words[sent].text)
+            sent += 1
+        opened.words = [
+            SpokenWord(span.text, ms_for_bytes(span.start, fmt), ms_for_bytes(span.end, fmt)) for span in words
+        ]
+
+    async def _transcript_delta(self, opened: _OpenItem, word: str) -> None:
+        await self._step()
+        await self.emit(
+            "response.output_audio_transcript.delta", **opened.where, delta=word, obfuscation=obfuscation(self.rng)
+        )
+        opened.text += word
+        self.response.usage.output_text += text_tokens(word)
 
     async def _close_message(self, opened: _OpenItem, status: str) -> None:
         response = self.response
@@ -464,23 +471,9 @@ class _OpenItem:
     text: str = ""
     audio: bytearray = field(default_factory=bytearray)
     audio_ms: float = 0.0
-    words: list[WordSpan] = field(default_factory=list)
+    words: list[SpokenWord] = field(default_factory=list)
     fmt: AudioFormat | None = None
 
 
-def _word_chunks(audio: bytes, spans: Sequence[tuple[int, int]], words: int) -> list[bytes]:
-    """The audio cut at word starts: chunk ``i`` runs from word ``i``'s start to the next word's (pauses included)."""
-    if not spans or words == 0:
-        return [audio] if words else []
-    starts = [0] + [start for start, _ in spans[1:words]]
-    ends = [*starts[1:], len(audio)]
-    chunks = [audio[start:end] for start, end in zip(starts, ends, strict=True)]
-    while len(chunks) < words:  # more words than spans: the last words share no audio
-        chunks.append(b"")
-    return chunks
-
-
 def _b64(data: bytes) -> str:
-    import base64  # noqa: PLC0415 - tiny, and only audio sessions need it
-
     return base64.b64encode(data).decode("ascii")
