@@ -6,7 +6,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .clock import Clock
-from .handlers import control, openai
+from .handlers import calls as call_control
+from .handlers import control, openai, sip
 from .keys import STATE
 from .middleware import endpoint
 from .realtime import calls, websocket
@@ -22,11 +23,22 @@ ROUTES: dict[str, dict[str, Handler]] = {
     # The OpenAI surface, with and without /v1, so either kind of base URL works.
     "/v1/realtime/client_secrets": {"POST": openai.create_client_secret},
     "/realtime/client_secrets": {"POST": openai.create_client_secret},
+    "/v1/realtime/translations/client_secrets": {"POST": openai.create_translation_client_secret},
+    "/realtime/translations/client_secrets": {"POST": openai.create_translation_client_secret},
     # Using a minted key: the Realtime WebSocket and WebRTC signalling.
     "/v1/realtime": {"GET": websocket.connect},
     "/realtime": {"GET": websocket.connect},
     "/v1/realtime/calls": {"POST": calls.create_call},
     "/realtime/calls": {"POST": calls.create_call},
+    # Call control (SIP calls; hangup also ends WebRTC calls).
+    "/v1/realtime/calls/{call_id}/accept": {"POST": call_control.accept_call},
+    "/realtime/calls/{call_id}/accept": {"POST": call_control.accept_call},
+    "/v1/realtime/calls/{call_id}/reject": {"POST": call_control.reject_call},
+    "/realtime/calls/{call_id}/reject": {"POST": call_control.reject_call},
+    "/v1/realtime/calls/{call_id}/refer": {"POST": call_control.refer_call},
+    "/realtime/calls/{call_id}/refer": {"POST": call_control.refer_call},
+    "/v1/realtime/calls/{call_id}/hangup": {"POST": call_control.hangup_call},
+    "/realtime/calls/{call_id}/hangup": {"POST": call_control.hangup_call},
     # The control surface.
     "/__mock/health": {"GET": control.health},
     "/__mock/settings": {"GET": control.settings},
@@ -36,6 +48,8 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/__mock/faults": {"GET": control.list_faults, "POST": control.add_faults, "DELETE": control.clear_faults},
     "/__mock/faults/{rule_id}": {"DELETE": control.delete_fault},
     "/__mock/presets": {"GET": control.list_presets},
+    "/__mock/calls": {"GET": sip.list_calls, "POST": sip.incoming_call},
+    "/__mock/calls/{call_id}": {"GET": sip.get_call, "DELETE": sip.end_call},
     "/__mock/clock": {"GET": control.clock, "POST": control.set_clock},
     "/__mock/reset": {"POST": control.reset},
     "/__mock/openapi.json": {"GET": control.openapi},

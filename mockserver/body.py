@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import OpenAIError, describe_json_type, invalid_json
 
-__all__ = ["dump_json", "parse_json", "parse_json_object"]
+__all__ = ["dump_json", "expect_object", "parse_json", "parse_json_object"]
 
 
 def _reject_constant(name: str) -> float:
@@ -31,7 +31,11 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     """
     if not raw.strip():
         return {}
-    value = parse_json(raw)
+    return expect_object(parse_json(raw))
+
+
+def expect_object(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object; an ``invalid_type`` error for any other JSON value."""
     if not isinstance(value, dict):
         got = describe_json_type(value)
         raise OpenAIError(400, f"Invalid body: expected a JSON object, but got {got} instead.", code="invalid_type")

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for option in OPTIONS:
         default = option.default
-        shown = "unset" if default in (None, ()) else default
+        shown = "unset" if default in (None, ()) else ",".join(default) if isinstance(default, tuple) else default
         parser.add_argument(
             option.flag,
             dest=option.field,
@@ -58,16 +58,17 @@ async def serve(settings: Settings, *, ready_message: bool = True) -> None:
 
     from .app import create_app  # noqa: PLC0415
     from .keys import STATE  # noqa: PLC0415
+    from .serving import server_options  # noqa: PLC0415
 
     app = create_app(settings)
     seed = app[STATE].seed
-    # handler_cancellation: a client that gives up mid-delay frees its handler at once.
     runner = web.AppRunner(
         app,
         handle_signals=False,
-        handler_cancellation=True,
         access_log=None,  # the endpoint wrapper logs requests (at debug), without credentials
         shutdown_timeout=5.0,
+        handler_cancellation=True,
+        **server_options(),
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)

@@ -1,4 +1,4 @@
-"""The server's clock: real time plus an offset that tests can move."""
+"""The server's clock: real time plus an offset that tests can move, or a pinned instant."""
 
 from __future__ import annotations
 
@@ -9,28 +9,44 @@ __all__ = ["Clock"]
 
 
 class Clock:
-    """Wall-clock seconds since the epoch, shifted by ``offset``.
+    """Seconds since the epoch: wall-clock time shifted by ``offset``, or, with ``start``, an
+    instant that stands still.
 
-    Expiry and the creation time of new secrets follow this clock, so a test can
-    advance it (or pin it) instead of sleeping.
+    Expiry and the creation time of new secrets follow this clock, so a test can advance
+    it (or pin it) instead of sleeping. A clock started at a fixed instant (``--start-time``)
+    moves only when told to, so a seeded run is the same byte for byte every time.
     """
 
-    def __init__(self, source: Callable[[], float] = time.time) -> None:
+    def __init__(self, source: Callable[[], float] = time.time, *, start: float | None = None) -> None:
         self._source = source
+        self._start = start
         self.offset = 0.0
 
+    @property
+    def frozen(self) -> bool:
+        """Whether the clock stands still between moves (it was started at a fixed instant)."""
+        return self._start is not None
+
+    def _base(self) -> float:
+        return self._start if self._start is not None else self._source()
+
     def now(self) -> float:
-        return self._source() + self.offset
+        return self._base() + self.offset
 
     def advance(self, seconds: float) -> float:
-        """Move the clock forward (or back, with a negative value); returns the new time."""
+        """Move the clock forward; returns the new time. Time never runs backwards: ``ValueError``."""
+        if seconds < 0:
+            raise ValueError(f"cannot move the clock back ({seconds:g} s); set it to an earlier time instead")
         self.offset += seconds
         return self.now()
 
     def set(self, epoch: float) -> float:
-        """Pin the clock's current reading to ``epoch``; it keeps running from there."""
-        self.offset = epoch - self._source()
+        """Put the clock at ``epoch``; a running clock keeps running from there."""
+        if epoch < 0:
+            raise ValueError(f"{epoch:g} is before the Unix epoch")
+        self.offset = epoch - self._base()
         return self.now()
 
     def reset(self) -> None:
+        """Back to wall-clock time, or to the start instant of a frozen clock."""
         self.offset = 0.0

@@ -1,8 +1,9 @@
 """Pure: a validated session request -> the session object production returns.
 
-The request is merged over the server defaults of GROUND_TRUTH §3.5 (realtime)
-and §3.4 E (transcription). Every key is present, nulls included, in the key
-order of the real responses in GROUND_TRUTH §3.4 (C) and (E).
+The request is merged over the server defaults of GROUND_TRUTH §3.5 (realtime),
+§3.4 E (transcription) and SESSION_TRUTH §5 (translation). Every key is present,
+nulls included, in the key order of the real responses in GROUND_TRUTH §3.4 (C)
+and (E) and of the spec's translation examples.
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ __all__ = [
     "DEFAULT_EXPIRES_AFTER_SECONDS",
     "DEFAULT_INSTRUCTIONS",
     "DEFAULT_MODEL",
+    "DEFAULT_NOISE_REDUCTION_STRENGTH",
     "DEFAULT_PCM",
+    "DEFAULT_TRANSLATION_LANGUAGE",
     "SessionDefaults",
+    "noise_reduction",
     "realtime_session",
     "session_from_request",
     "transcription_session",
+    "translation_session",
 ]
 
 DEFAULT_EXPIRES_AFTER_SECONDS = 600
@@ -42,6 +47,12 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 DEFAULT_PCM: dict[str, Any] = {"type": "audio/pcm", "rate": 24000}
+
+#: A translation session's target language when the request names none (undocumented: SESSION_TRUTH §8.6).
+DEFAULT_TRANSLATION_LANGUAGE = "en"
+
+#: Noise reduction's strength when enabled without one (SDK 3.57: "Defaults to 1").
+DEFAULT_NOISE_REDUCTION_STRENGTH = 1.0
 
 _SERVER_VAD = {
     "type": "server_vad",
@@ -135,6 +146,31 @@ def transcription_session(req: dict[str, Any], session_id: str) -> dict[str, Any
     }
 
 
+def translation_session(req: dict[str, Any], session_id: str, expires_at: int) -> dict[str, Any]:
+    """Merge a translation session request over the defaults, in the spec example's key order.
+
+    The session expires with its secret (spec example: ``session.expires_at`` equals the
+    secret's); the source transcription is reported by its model only.
+    """
+    audio = req.get("audio") or {}
+    audio_in = audio.get("input") or {}
+    audio_out = audio.get("output") or {}
+    transcription = audio_in.get("transcription")
+    return {
+        "id": session_id,
+        "type": "translation",
+        "expires_at": expires_at,
+        "model": req["model"],
+        "audio": {
+            "input": {
+                "transcription": {"model": transcription["model"]} if transcription else None,
+                "noise_reduction": noise_reduction(audio_in.get("noise_reduction")),
+            },
+            "output": {"language": audio_out.get("language", DEFAULT_TRANSLATION_LANGUAGE)},
+        },
+    }
+
+
 def _audio_input(
     audio_in: dict[str, Any],
     server_vad: dict[str, Any],
@@ -154,7 +190,7 @@ def _audio_input(
     return {
         "format": audio_in.get("format", DEFAULT_PCM),
         "transcription": _transcription(audio_in.get("transcription")),
-        "noise_reduction": audio_in.get("noise_reduction"),
+        "noise_reduction": noise_reduction(audio_in.get("noise_reduction")),
         "turn_detection": turn_detection,
     }
 
@@ -172,6 +208,14 @@ def _transcription(sent: dict[str, Any] | None) -> dict[str, Any] | None:
         if key in sent:
             out[key] = sent[key]
     return out
+
+
+def noise_reduction(sent: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Noise reduction as echoed: what was sent, with ``strength`` 1 when it was not ("Defaults to 1
+    when noise reduction is first enabled", SDK 3.57); ``null`` stays off."""
+    if sent is None:
+        return None
+    return {**sent, "strength": float(sent.get("strength", DEFAULT_NOISE_REDUCTION_STRENGTH))}
 
 
 def _voice(voice: str | dict[str, Any]) -> str:

@@ -48,6 +48,8 @@ HEADER_STATUS = "X-Mock-Status"
 HEADER_LATENCY = "X-Mock-Latency-Ms"
 HEADER_FAULT = "X-Mock-Fault"
 HEADER_ERROR = "X-Mock-Error"
+#: The translation mint's path ends so (with or without /v1).
+TRANSLATION_MINT_SUFFIX = "/realtime/translations/client_secrets"
 
 
 # --- what a request looks like to a rule -------------------------------------------------------------
@@ -71,7 +73,9 @@ class RequestFacts:
         session = body.get("session") if isinstance(body, dict) else None
         model = session.get("model") if isinstance(session, dict) else None
         kind = session.get("type") if isinstance(session, dict) else None
-        if isinstance(body, dict) and session is None:
+        if path.endswith(TRANSLATION_MINT_SUFFIX):
+            kind = "translation"  # a translation session has no type: the endpoint says it
+        elif isinstance(body, dict) and session is None:
             kind = "realtime"  # an empty body mints a default realtime session
         return cls(
             method=method,
@@ -92,7 +96,7 @@ class FaultMatch(RequestModel):
     path: str | None = Field(None, description="Exact path, or a glob such as `/v1/realtime/*`.")
     method: str | None = None
     model: str | None = Field(None, description="The session's `model` in the request body.")
-    session_type: Annotated[str, OneOf("realtime", "transcription")] | None = None
+    session_type: Annotated[str, OneOf("realtime", "transcription", "translation")] | None = None
     headers: dict[str, str] | None = Field(None, description="Request headers that must be present with these values.")
 
 

@@ -32,7 +32,7 @@ def is_mock_secret(value: str) -> bool:
 
 
 class IdFactory:
-    """Makes ``ek_`` secrets, ``sess_``, ``event_`` and ``req_`` ids from one seed.
+    """Makes ``ek_`` secrets, ``sess_``, ``event_``, ``req_``, ``rtc_`` and webhook ids from one seed.
 
     Each kind of value is drawn from its own stream derived from the seed, so two
     servers started with the same seed mint the same secrets and session ids in the
@@ -48,6 +48,8 @@ class IdFactory:
         self._minted = random.Random(f"{self.seed}:minted")
         self._events = random.Random(f"{self.seed}:events")
         self._requests = random.Random(f"{self.seed}:requests")
+        self._calls = random.Random(f"{self.seed}:calls")
+        self._webhooks = random.Random(f"{self.seed}:webhooks")
 
     @staticmethod
     def _hex(rng: random.Random, length: int) -> str:
@@ -75,3 +77,20 @@ class IdFactory:
     def request_id(self) -> str:
         """``req_`` + 32 lowercase hex."""
         return "req_" + self._hex(self._requests, 32)
+
+    def call_id(self) -> str:
+        """``rtc_`` + 32 lowercase hex, as WebRTC and SIP call ids are (SESSION_TRUTH §1)."""
+        return "rtc_" + self._hex(self._calls, 32)
+
+    def sip_call_id(self) -> str:
+        """A SIP ``Call-ID`` header value, shaped like the docs' example (a UUID)."""
+        h = self._hex(self._calls, 32)
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:]}"
+
+    def webhook_id(self, created_at: int) -> str:
+        """``wh_`` + 32 hex; like the docs' example, the first 8 are the time."""
+        return f"wh_{created_at & 0xFFFFFFFF:08x}{self._hex(self._webhooks, 24)}"
+
+    def webhook_event_id(self, created_at: int) -> str:
+        """``evt_`` + 32 hex; like the docs' example, the first 8 are the time."""
+        return f"evt_{created_at & 0xFFFFFFFF:08x}{self._hex(self._webhooks, 24)}"

@@ -29,6 +29,7 @@ from .journal import JournalEntry, masked_headers
 from .keys import EXCHANGE, REQUEST_ID, STATE, WS_FAULTS
 from .plans import NOT_JSON
 from .presets import ErrorContext, default_preset_for, render_preset
+from .serving import check_header_sizes
 from .settings import Settings
 from .state import OPENAI_VERSION, MockState
 
@@ -83,6 +84,7 @@ async def _serve(
     request[REQUEST_ID] = request_id
     inner = handler if handler is not None else _raiser(missing(request.method, request.path))
     try:
+        check_header_sizes(request)
         _refuse_compressed_body(request)
         if request.path.startswith(CONTROL_PREFIX):
             _guard_control(request, state.settings)

@@ -66,9 +66,10 @@ def _static_schemas() -> dict[str, Any]:
         },
         "Secret": {
             "type": "object",
-            "required": ["value", "created_at", "expires_at", "status", "scope", "session"],
+            "required": ["value", "kind", "created_at", "expires_at", "status", "scope", "session"],
             "properties": {
                 "value": {"type": "string", "pattern": "^ek_[0-9a-f]{32}$"},
+                "kind": {"enum": ["realtime", "translation"], "description": "Which endpoint minted it."},
                 "created_at": {"type": "integer"},
                 "expires_at": {"type": "integer"},
                 "status": {"enum": ["active", "expired", "revoked"]},
@@ -119,7 +120,7 @@ def _static_schemas() -> dict[str, Any]:
                 "path": {"type": "string", "description": "Exact path or glob, e.g. /v1/realtime/*"},
                 "method": {"type": "string"},
                 "model": {"type": "string"},
-                "session_type": {"enum": ["realtime", "transcription"]},
+                "session_type": {"enum": ["realtime", "transcription", "translation"]},
                 "headers": {"type": "object", "additionalProperties": {"type": "string"}},
             },
         },
@@ -170,16 +171,74 @@ def _static_schemas() -> dict[str, Any]:
         },
         "Clock": {
             "type": "object",
-            "required": ["now", "offset", "iso"],
-            "properties": {"now": {"type": "number"}, "offset": {"type": "number"}, "iso": {"type": "string"}},
+            "required": ["now", "offset", "iso", "frozen"],
+            "properties": {
+                "now": {"type": "number"},
+                "offset": {"type": "number"},
+                "iso": {"type": "string"},
+                "frozen": {"type": "boolean", "description": "Started with --start-time: still between moves."},
+            },
         },
         "ClockUpdate": {
             "type": "object",
             "additionalProperties": False,
-            "description": "Exactly one of advance (seconds, may be negative) or set (epoch seconds).",
+            "description": "Exactly one of advance (seconds forward) or set (epoch seconds).",
             "properties": {
-                "advance": {"type": "number", "minimum": -315360000, "maximum": 315360000},
+                "advance": {"type": "number", "minimum": 0, "maximum": 315360000},
                 "set": {"type": "number", "minimum": 0, "maximum": 4294967296},
+            },
+        },
+        "SipHeader": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "value"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 256},
+                "value": {"type": "string", "maxLength": 8192},
+            },
+        },
+        "IncomingCallInput": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "A SIP call rings; with webhook_url, its realtime.call.incoming webhook is sent there "
+            "(loopback hosts, or those allowed with --webhook-host).",
+            "properties": {
+                "webhook_url": {
+                    "type": "string",
+                    "maxLength": 2048,
+                    "pattern": "^https?://(127\\.0\\.0\\.1|localhost)(:[0-9]{1,5})?(/[A-Za-z0-9_./-]*)?$",
+                },
+                "from": {"type": "string", "maxLength": 2048},
+                "to": {"type": "string", "maxLength": 2048},
+                "sip_headers": {"type": "array", "maxItems": 64, "items": _ref("SipHeader")},
+                "sip_media_security": {"enum": ["rtp", "srtp"]},
+            },
+        },
+        "Call": {
+            "type": "object",
+            "required": ["id", "transport", "status", "created_at", "updated_at", "scope", "session"],
+            "properties": {
+                "id": {"type": "string"},
+                "transport": {"enum": ["sip", "webrtc"]},
+                "status": {"enum": ["ringing", "accepted", "rejected", "referred", "hung_up", "ended"]},
+                "created_at": {"type": "integer"},
+                "updated_at": {"type": "integer"},
+                "scope": nullable_string,
+                "secret": nullable_string,
+                "sip_headers": {"type": "array", "items": _ref("SipHeader")},
+                "session": {"type": ["object", "null"]},
+                "reject_status_code": {"type": ["integer", "null"]},
+                "refer_to": nullable_string,
+                "webhook": {"type": ["object", "null"]},
+            },
+        },
+        "TranslationClientSecretResponse": {
+            "type": "object",
+            "required": ["value", "expires_at", "session"],
+            "properties": {
+                "value": {"type": "string", "pattern": "^ek_[0-9a-f]{32}$"},
+                "expires_at": {"type": "integer"},
+                "session": {"type": "object", "required": ["id", "type", "expires_at", "model", "audio"]},
             },
         },
         "ClientSecretResponse": {
@@ -198,10 +257,13 @@ def _static_schemas() -> dict[str, Any]:
 def control_openapi() -> dict[str, Any]:
     """The document (built once; callers must not mutate it)."""
     from .schemas.requests import RealtimeCreateClientSecretRequest  # noqa: PLC0415 - heavy, only on demand
+    from .schemas.translation import RealtimeTranslationClientSecretCreateRequest  # noqa: PLC0415
 
     request_schema = RealtimeCreateClientSecretRequest.model_json_schema(ref_template=_REF)
-    schemas = {**request_schema.pop("$defs", {}), **_static_schemas()}
+    translation_schema = RealtimeTranslationClientSecretCreateRequest.model_json_schema(ref_template=_REF)
+    schemas = {**request_schema.pop("$defs", {}), **translation_schema.pop("$defs", {}), **_static_schemas()}
     schemas["RealtimeCreateClientSecretRequest"] = request_schema
+    schemas["RealtimeTranslationClientSecretCreateRequest"] = translation_schema
 
     def op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
         return {"summary": summary, "parameters": [_SCOPE], "responses": responses, **extra}
@@ -209,7 +271,7 @@ def control_openapi() -> dict[str, Any]:
     def body(name: str) -> dict[str, Any]:
         return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
 
-    mint = {
+    mint: dict[str, Any] = {
         "summary": "Mint an ephemeral ek_ client secret (the emulated OpenAI endpoint).",
         "security": [{"bearer": []}],
         "parameters": [_SCOPE],
@@ -224,8 +286,22 @@ def control_openapi() -> dict[str, Any]:
             "413": _ERROR,
         },
     }
+    translation_mint = {
+        **mint,
+        "summary": "Mint an ephemeral ek_ client secret for a translation session (the emulated OpenAI endpoint).",
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref("RealtimeTranslationClientSecretCreateRequest")}},
+        },
+        "responses": {
+            **mint["responses"],
+            "200": _json_response("The secret and its session.", _ref("TranslationClientSecretResponse")),
+        },
+    }
+    call_id = [{"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}]
     paths: dict[str, Any] = {
         "/v1/realtime/client_secrets": {"post": mint},
+        "/v1/realtime/translations/client_secrets": {"post": translation_mint},
         "/__mock/health": {"get": op("Liveness.", {"200": _json_response("Alive.", _ref("Health"))})},
         "/__mock/settings": {
             "get": op("The settings in force, with the seed used.", {"200": _json_response("Settings.", {})})
@@ -268,6 +344,19 @@ def control_openapi() -> dict[str, Any]:
             "delete": op("Remove one rule.", {"200": _json_response("Removed.", _ref("FaultRule")), "404": _ERROR}),
         },
         "/__mock/presets": {"get": op("Error presets.", {"200": _json_response("Presets.", _list_of("Preset"))})},
+        "/__mock/calls": {
+            "get": op("Calls (SIP and WebRTC), oldest first.", {"200": _json_response("Calls.", _list_of("Call"))}),
+            "post": op(
+                "Ring a SIP call (and send its realtime.call.incoming webhook).",
+                {"201": _json_response("The call, with the webhook delivery.", _ref("Call")), "400": _ERROR},
+                requestBody=body("IncomingCallInput"),
+            ),
+        },
+        "/__mock/calls/{call_id}": {
+            "parameters": call_id,
+            "get": op("One call.", {"200": _json_response("The call.", _ref("Call")), "404": _ERROR}),
+            "delete": op("The caller hangs up.", {"200": _json_response("The call.", _ref("Call")), "404": _ERROR}),
+        },
         "/__mock/clock": {
             "get": op("The server's clock.", {"200": _json_response("Clock.", _ref("Clock"))}),
             "post": op(

@@ -9,9 +9,12 @@ from typing import Any, Literal
 
 from .clock import Clock
 
-__all__ = ["ClientSecret", "SecretStatus", "SecretStore"]
+__all__ = ["ClientSecret", "SecretKind", "SecretStatus", "SecretStore"]
 
 SecretStatus = Literal["active", "expired", "revoked"]
+#: Which endpoint minted it: ``/realtime/client_secrets`` (realtime and transcription sessions)
+#: or ``/realtime/translations/client_secrets``. A key opens only sessions of its kind.
+SecretKind = Literal["realtime", "translation"]
 
 
 @dataclass(slots=True)
@@ -33,10 +36,13 @@ class ClientSecret:
     scope: str | None = None
     #: Realtime sessions opened with this key (bounded): transport, when, and the call id for WebRTC.
     sessions_opened: list[dict[str, Any]] = field(default_factory=list)
+    kind: SecretKind = "realtime"
+    #: The session's own ``expires_at``: 0 in a realtime mint's session, the secret's in a translation one's.
+    session_expires_at: int = 0
 
     @property
     def session(self) -> dict[str, Any]:
-        return {**self.session_template, "id": self.session_id}
+        return {**self.session_template, "id": self.session_id, "expires_at": self.session_expires_at}
 
     def status(self, now: float) -> SecretStatus:
         if self.revoked:

@@ -73,6 +73,23 @@ class Settings(BaseModel):
     error_statuses: str = "429:0.5,500:0.3,503:0.2"
     scenario: str | None = None
     realtime_pace: float = Field(0, ge=0, le=100)
+    start_time: float | None = Field(None, ge=0, le=2**32 - 1)
+    webhook_secret: str | None = Field(None, min_length=1)
+    webhook_hosts: tuple[str, ...] = ()
+    webhook_timeout_ms: float = Field(5000, gt=0, le=60_000)
+    placeholder_call_ids: tuple[str, ...] = ("call_id",)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: str | None) -> str | None:
+        from .webhooks import check_secret  # noqa: PLC0415 - webhooks imports aiohttp's client
+
+        return None if value is None else check_secret(value)
+
+    @field_validator("placeholder_call_ids", "webhook_hosts")
+    @classmethod
+    def _drop_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(item for item in value if item)
 
     @field_validator("error_statuses")
     @classmethod
@@ -185,6 +202,44 @@ OPTIONS: tuple[Option, ...] = (
         "--error-statuses",
         "Weighted mix the error rate draws from, as STATUS:WEIGHT,...",
         "MIX",
+    ),
+    Option(
+        "start_time",
+        "--start-time",
+        "Start the clock at this instant (epoch seconds) and keep it still until moved through /__mock/clock: "
+        "with --seed, every run gives byte-identical secrets, ids and bodies.",
+        "EPOCH",
+    ),
+    Option(
+        "webhook_secret",
+        "--webhook-secret",
+        "Signs webhooks the Standard Webhooks way (whsec_ + base64, as in OpenAI's dashboard). Unset: one derived "
+        "from the seed, shown by GET /__mock/settings.",
+        "SECRET",
+    ),
+    Option(
+        "webhook_hosts",
+        "--webhook-host",
+        "A host besides loopback that webhooks may be sent to (repeat for several; the env takes a "
+        "comma-separated list; * allows any).",
+        "HOST",
+        repeatable=True,
+        parse_env=_csv,
+    ),
+    Option(
+        "webhook_timeout_ms",
+        "--webhook-timeout-ms",
+        "How long a webhook delivery may take before it counts as failed.",
+        "MS",
+    ),
+    Option(
+        "placeholder_call_ids",
+        "--placeholder-call-id",
+        "A call id that always exists and takes every call-control action without changing (the official "
+        "SDKs' generated tests use call_id). Repeat for several (they replace the default); an empty value for none.",
+        "ID",
+        repeatable=True,
+        parse_env=_csv,
     ),
     Option(
         "scenario",

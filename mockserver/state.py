@@ -9,6 +9,7 @@ import secrets as _stdlib_secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from .calls import CallRegistry
 from .clock import Clock
 from .faults import FaultPlan, FaultRuleSpec
 from .identity import make_identity
@@ -17,10 +18,13 @@ from .journal import RequestJournal
 from .plans import PlanCache
 from .secrets import SecretStore
 from .settings import Settings
+from .webhooks import generated_secret
 
-__all__ = ["OPENAI_VERSION", "MockState"]
+__all__ = ["MAX_CALLS", "OPENAI_VERSION", "MockState"]
 
 OPENAI_VERSION = "2020-10-01"
+#: Calls kept for look-up (SIP and WebRTC); when full, the oldest is forgotten.
+MAX_CALLS = 10_000
 
 
 @dataclass
@@ -37,6 +41,12 @@ class MockState:
     chaos: random.Random
     scenario_faults: tuple[FaultRuleSpec, ...] = ()
     plans: PlanCache = field(default_factory=PlanCache)
+    #: Realtime calls by id: SIP calls rung through ``POST /__mock/calls``, WebRTC calls set up with SDP.
+    calls: CallRegistry = field(default_factory=lambda: CallRegistry(MAX_CALLS))
+    #: Signs webhooks: ``--webhook-secret``, or one derived from the seed.
+    webhook_secret: str = ""
+    #: Webhook deliveries under way in the background (the handle's ``incoming_call``), cancelled on stop.
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
     identity: dict[str, str] = field(default_factory=dict)
     #: Headers every response carries, worked out once: the fake account and the seed.
     static_headers: dict[str, str] = field(default_factory=dict)
@@ -54,7 +64,7 @@ class MockState:
     ) -> MockState:
         # Without --seed a seed is still chosen (and echoed), so any run can be replayed.
         seed = settings.seed if settings.seed is not None else _stdlib_secrets.randbits(32)
-        clock = clock or Clock()
+        clock = clock or Clock(start=settings.start_time)
         state = cls(
             settings=settings,
             seed=seed,
@@ -65,6 +75,7 @@ class MockState:
             faults=FaultPlan(),
             chaos=random.Random(f"{seed}:faults"),
             scenario_faults=scenario_faults,
+            webhook_secret=settings.webhook_secret or generated_secret(seed),
         )
         state.identity = make_identity(seed)
         state.static_headers = {
@@ -87,6 +98,8 @@ class MockState:
     async def stop(self) -> None:
         """Start shutting down: end injected delays, close open WebSockets (1001, going away)."""
         self.stopping.set()
+        for task in list(self.background):
+            task.cancel()
         for waiter in list(self.sleepers):
             if not waiter.done():
                 waiter.set_result(None)
@@ -95,16 +108,18 @@ class MockState:
                 await ws.close(code=1001, message=b"server shutting down")
 
     def reset(self, scope: str | None = None) -> None:
-        """Back to a fresh server; with a scope, forget only that scope's journal, faults and secrets."""
+        """Back to a fresh server; with a scope, forget only that scope's journal, faults, secrets and calls."""
         if scope is not None:
             self.journal.clear(scope)
             self.faults.clear(scope)
             self.secrets.clear(scope)
+            self.calls.clear(scope)
             return
         self.journal.clear()
         self.faults = FaultPlan()
         self._load_scenario_faults()
         self.secrets.clear()
+        self.calls.clear()
         self.clock.reset()
         self.ids.reseed()
         self.chaos = random.Random(f"{self.seed}:faults")

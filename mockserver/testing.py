@@ -28,15 +28,20 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 
 from .app import create_app
+from .calls import Call
 from .errors import OpenAIError
 from .faults import FaultRule, FaultRuleSpec
 from .journal import JournalEntry
 from .keys import STATE
+from .schemas.calls import IncomingCallRequest
 from .schemas.validation import validate_model
+from .serving import server_options
 from .settings import Settings
+from .sip import notify, ring
 from .state import MockState
+from .webhooks import host_allowed
 
-__all__ = ["Direction", "MockServer", "MockServerError", "SecretInfo"]
+__all__ = ["CallInfo", "Direction", "MockServer", "MockServerError", "SecretInfo"]
 
 #: Which side sent a Realtime event.
 Direction = Literal["client", "server"]
@@ -63,6 +68,30 @@ class SecretInfo:
     session: dict[str, Any]
     #: Realtime sessions opened with this key: ``session_id``, ``transport`` (websocket / webrtc), ``opened_at``.
     sessions: tuple[dict[str, Any], ...] = ()
+    #: Which endpoint minted it: ``realtime`` (realtime and transcription sessions) or ``translation``.
+    kind: Literal["realtime", "translation"] = "realtime"
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """A call (SIP or WebRTC) as the control surface shows it."""
+
+    id: str
+    transport: Literal["sip", "webrtc"]
+    status: Literal["ringing", "accepted", "rejected", "referred", "hung_up", "ended"]
+    created_at: int
+    updated_at: int
+    scope: str | None
+    #: The ``ek_`` key that opened a WebRTC call.
+    secret: str | None
+    sip_headers: tuple[dict[str, str], ...]
+    #: The session serving the call (set by accept, or at WebRTC set-up), shaped as a mint's.
+    session: dict[str, Any] | None
+    reject_status_code: int | None
+    refer_to: str | None
+    #: The ``realtime.call.incoming`` delivery: ``url``, ``webhook_id``, ``event_id``, ``status_code``,
+    #: ``delivered``, ``error`` (``pending: true`` while it is under way).
+    webhook: dict[str, Any] | None
 
 
 class MockServer:
@@ -95,7 +124,9 @@ class MockServer:
             raise MockServerError("the mock server is already running")
         self._loop = asyncio.get_running_loop()
         app = create_app(self.settings)
-        runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=2.0)
+        runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=2.0, handler_cancellation=True, **server_options()
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.settings.host, self.settings.port)
         try:
@@ -278,6 +309,63 @@ class MockServer:
 
         return self._call(revoke)
 
+    # --- calls ------------------------------------------------------------------------------------
+
+    @property
+    def webhook_secret(self) -> str:
+        """The secret webhooks are signed with (``--webhook-secret``, or the one derived from the seed)."""
+        return self._call(lambda state: state.webhook_secret)
+
+    def calls(self) -> list[CallInfo]:
+        """Calls, SIP and WebRTC (this handle's scope), oldest first."""
+        return self._call(lambda state: [_call_info(c) for c in state.calls.list(self.scope)])
+
+    def call(self, call_id: str) -> CallInfo:
+        """One call; ``KeyError`` if there is none with that id."""
+
+        def find(state: MockState) -> CallInfo:
+            call = state.calls.get(call_id)
+            if call is None:
+                raise KeyError(call_id)
+            return _call_info(call)
+
+        return self._call(find)
+
+    def incoming_call(
+        self,
+        webhook_url: str | None = None,
+        *,
+        from_: str | None = None,
+        to: str | None = None,
+        sip_headers: Iterable[Mapping[str, str]] = (),
+        sip_media_security: Literal["rtp", "srtp"] | None = None,
+    ) -> CallInfo:
+        """Ring a SIP call, as ``POST /__mock/calls`` does; ``ValueError`` with OpenAI's message for bad input.
+
+        The ``realtime.call.incoming`` webhook goes to ``webhook_url`` in the background (this
+        call does not wait for it): :meth:`call` reports the delivery once it is over.
+        """
+        body: dict[str, Any] = {"webhook_url": webhook_url, "from": from_, "to": to}
+        body["sip_headers"] = [dict(header) for header in sip_headers]
+        body["sip_media_security"] = sip_media_security
+        try:
+            spec = validate_model(IncomingCallRequest, body)
+        except OpenAIError as error:
+            raise ValueError(error.message) from None
+
+        def start(state: MockState) -> CallInfo:
+            if webhook_url is not None and not host_allowed(webhook_url, state.settings.webhook_hosts):
+                raise ValueError(f"webhook_url {webhook_url!r} is not on this machine (see --webhook-host)")
+            call = ring(state, spec, self.scope)
+            if webhook_url is not None:
+                task = asyncio.get_running_loop().create_task(notify(state, call, webhook_url, sip_media_security))
+                state.background.add(task)
+                task.add_done_callback(state.background.discard)
+                call.webhook = {"url": webhook_url, "delivered": False, "pending": True}
+            return _call_info(call)
+
+        return self._call(start)  # on the server's loop, where the delivery task belongs
+
     # --- faults -----------------------------------------------------------------------------------
 
     def add_fault(self, **rule: Any) -> FaultRule:
@@ -393,6 +481,24 @@ def _secret_info(secret: Any, state: MockState) -> SecretInfo:
         scope=secret.scope,
         session=copy.deepcopy(secret.session),
         sessions=tuple(copy.deepcopy(secret.sessions_opened)),
+        kind=secret.kind,
+    )
+
+
+def _call_info(call: Call) -> CallInfo:
+    return CallInfo(
+        id=call.id,
+        transport=call.transport,
+        status=call.status,
+        created_at=call.created_at,
+        updated_at=call.updated_at,
+        scope=call.scope,
+        secret=call.secret,
+        sip_headers=tuple(copy.deepcopy(call.sip_headers)),
+        session=copy.deepcopy(call.session),
+        reject_status_code=call.reject_status_code,
+        refer_to=call.refer_to,
+        webhook=copy.deepcopy(call.webhook),
     )
 
 

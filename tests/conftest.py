@@ -4,9 +4,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from mockserver import Settings, create_app
+from mockserver.serving import server_options
 from mockserver.testing import MockServer
 
 pytest_plugins = ["pytester"]
@@ -17,12 +18,16 @@ MakeClient = Callable[..., Awaitable[TestClient]]
 
 
 @pytest.fixture
-def make_client(aiohttp_client: Callable[..., Awaitable[TestClient]]) -> MakeClient:
+def make_client(
+    aiohttp_server: Callable[..., Awaitable[TestServer]], aiohttp_client: Callable[..., Awaitable[TestClient]]
+) -> MakeClient:
     """A real-socket aiohttp client for a mock built from ``Settings(**overrides)``."""
 
     async def make(**overrides: object) -> TestClient:
-        # aiohttp's TestServer runs with handler_cancellation=True, as the real server does.
-        return await aiohttp_client(create_app(Settings(**overrides)))
+        # Served as every runner serves the mock: the runner options go to aiohttp_server (aiohttp_client's
+        # server_kwargs would not reach the runner); aiohttp's test server adds handler_cancellation=True.
+        server = await aiohttp_server(create_app(Settings(**overrides)), **server_options())
+        return await aiohttp_client(server)
 
     return make
 

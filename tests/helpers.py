@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from mockserver import Settings, create_app
+from mockserver.serving import server_options
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -49,7 +50,7 @@ def server_thread(settings: Settings | None = None) -> Iterator[str]:
     holder: dict[str, Any] = {}
 
     async def start() -> None:
-        runner = web.AppRunner(create_app(settings), handler_cancellation=True)
+        runner = web.AppRunner(create_app(settings), handler_cancellation=True, **server_options())
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -256,7 +256,7 @@ MODELS: dict[str, Model] = {
             "delay": Enum(EFFORTS),
         }
     ),
-    "NoiseReduction": Model({"type": Enum(("near_field", "far_field")), "strength": Num(0, None)}),
+    "NoiseReduction": Model({"type": Enum(("near_field", "far_field")), "strength": Num(0, 1)}),
     "ServerVad": Model(
         {
             "type": _tag("server_vad"),
@@ -342,7 +342,7 @@ MODELS: dict[str, Model] = {
         required=("type", "retention_ratio"),
         tagged=True,
     ),
-    "PromptCacheBreakpoint": Model({"mode": Enum(("explicit",))}, ("mode",)),
+    "PromptCacheBreakpoint": Model({"mode": Enum(("explicit",)), "ttl": Enum(("30m", "12h"))}, ("mode",)),
     "InputText": Model(
         {"type": _tag("input_text"), "text": Str(), "prompt_cache_breakpoint": _BREAKPOINT},
         required=("type", "text"),

@@ -161,7 +161,8 @@ async def test_secrets_listed_newest_last(client: TestClient) -> None:
     assert list(listing) == ["data"]
     assert [s["value"] for s in listing["data"]] == [first["value"], second["value"]]
     for view, minted in zip(listing["data"], (first, second), strict=True):
-        assert list(view) == ["value", "created_at", "expires_at", "status", "scope", "session", "sessions"]
+        assert list(view) == ["value", "kind", "created_at", "expires_at", "status", "scope", "session", "sessions"]
+        assert view["kind"] == "realtime"
         assert view["sessions"] == []
         assert view["status"] == "active"
         assert view["scope"] is None
@@ -210,7 +211,8 @@ async def test_unknown_secret_is_404(client: TestClient, method: str) -> None:
 
 async def test_clock_starts_unshifted(client: TestClient) -> None:
     clock = await get_json(client, "/__mock/clock")
-    assert sorted(clock) == ["iso", "now", "offset"]
+    assert sorted(clock) == ["frozen", "iso", "now", "offset"]
+    assert clock["frozen"] is False
     assert clock["offset"] == 0
     assert clock["iso"].endswith("Z")
     parsed = dt.datetime.fromisoformat(clock["iso"].removesuffix("Z") + "+00:00")
@@ -619,6 +621,10 @@ async def test_control_surface_is_never_faulted(make_client: MakeClient) -> None
         ("POST", "/__mock/faults", {"status": 418, "match": {"path": "/never"}}, 201),
         ("DELETE", "/__mock/faults/{rule_id}", None, 200),
         ("GET", "/__mock/presets", None, 200),
+        ("GET", "/__mock/calls", None, 200),
+        ("POST", "/__mock/calls", {}, 201),
+        ("GET", "/__mock/calls/{call_id}", None, 404),
+        ("DELETE", "/__mock/calls/{call_id}", None, 404),
         ("GET", "/__mock/clock", None, 200),
         ("POST", "/__mock/clock", {"advance": 1}, 200),
         ("GET", "/__mock/openapi.json", None, 200),
@@ -632,7 +638,7 @@ async def test_control_surface_is_never_faulted(make_client: MakeClient) -> None
     assert {(method, path) for method, path, _, _ in calls} == registered
 
     for method, template, body, status in calls:
-        path = template.format(value="ek_00000000000000000000000000000000", rule_id="fault_3")
+        path = template.format(value="ek_00000000000000000000000000000000", rule_id="fault_3", call_id="rtc_0")
         response = await client.request(method, path, json=body, headers=CHAOS_HEADERS)
         assert response.status == status, (method, path, await response.text())
         assert response.content_type == "application/json"
@@ -686,11 +692,11 @@ async def test_openapi_lists_every_route(client: TestClient) -> None:
     registered = [
         (method.lower(), path)
         for path, methods in ROUTES.items()
-        if path.startswith("/__mock/") or path == MINT
+        if path.startswith("/__mock/") or path in (MINT, "/v1/realtime/translations/client_secrets")
         for method in methods
     ]
     assert ("post", MINT) in registered
-    assert len(registered) == 17
+    assert len(registered) == 22
     for method, path in registered:
         assert path in document["paths"], path
         assert method in document["paths"][path], (method, path)

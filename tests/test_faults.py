@@ -20,6 +20,7 @@ from openai import AsyncOpenAI, OpenAI
 
 from mockserver import Settings, create_app
 from mockserver.presets import PRESETS
+from mockserver.serving import server_options
 from tests.conftest import AUTH, MakeClient
 from tests.helpers import server_thread
 
@@ -53,7 +54,7 @@ def sdk(base_url: str, **options: Any) -> OpenAI:
 
 @pytest.fixture
 async def async_server(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> TestServer:
-    return await aiohttp_server(create_app(Settings(seed=22)))
+    return await aiohttp_server(create_app(Settings(seed=22)), **server_options())
 
 
 @pytest.fixture

@@ -52,8 +52,9 @@ settings.register_profile("fast", max_examples=30, **_COMMON)
 settings.register_profile("slow", max_examples=1200, **_COMMON)
 
 #: Examples per property, in units of the profile's ``max_examples``. Slow tier (unit 1200): valid 4200 +
-#: invalid 6000 (10,200 together) + JSON 2400 + bytes 1200 + schemathesis 20 x 120 + the smaller, targeted
-#: properties. Fast tier (unit 30): about 450 cases.
+#: invalid 6000 (10,200 together) + JSON 2400 + bytes 1200 + schemathesis 27 x 120 + accept 2 x 1200 +
+#: translation 2 x 1200 + call control 1200 + the smaller, targeted properties. Fast tier (unit 30): about
+#: 700 cases.
 WEIGHTS = {
     "valid": 3.5,
     "invalid": 5.0,
@@ -63,7 +64,13 @@ WEIGHTS = {
     "clock": 0.02,
     "fault_rules": 0.5,
     "section_sign": 0.5,
-    "schemathesis": 0.1,  # per operation and generation mode (17 operations, 3 with a body: 20 runs)
+    "schemathesis": 0.1,  # per operation and generation mode (22 operations, 5 with a body: 27 runs)
+    # The client-secrets family: a call's accept (valid and invalid sessions), the translation mint,
+    # call control with any body, header sizes.
+    "accept": 1.0,
+    "translation": 1.0,
+    "call_control": 1.0,
+    "headers": 0.3,
 }
 
 TIERS = [pytest.param("fast", id="fast"), pytest.param("slow", id="slow", marks=pytest.mark.slow)]
@@ -79,6 +86,7 @@ def tier_settings(tier: str, weight: str) -> settings:
 
 AUTH = {"Authorization": "Bearer sk-fuzz"}
 MINT = "/v1/realtime/client_secrets"
+TRANSLATION_MINT = "/v1/realtime/translations/client_secrets"
 SECRET = re.compile(r"^ek_[0-9a-f]{32}$")
 SESSION_ID = re.compile(r"^sess_[A-Za-z0-9]{21}$")
 REQUEST_ID = re.compile(r"^req_[0-9a-f]{32}$")
@@ -247,10 +255,14 @@ def expected_audio_input(sent: dict[str, Any], transcription_session: bool) -> d
             "prompt": transcription.get("prompt"),
             **{k: transcription[k] for k in ("languages", "keywords", "delay") if k in transcription},
         }
+    noise_reduction = sent.get("noise_reduction")
+    if noise_reduction is not None:
+        # "Defaults to 1 when noise reduction is first enabled" (SDK 3.57).
+        noise_reduction = {**noise_reduction, "strength": float(noise_reduction.get("strength", 1.0))}
     return {
         "format": sent.get("format", PCM),
         "transcription": transcription,
-        "noise_reduction": sent.get("noise_reduction"),
+        "noise_reduction": noise_reduction,
         "turn_detection": turn_detection,
     }
 
@@ -792,4 +804,230 @@ def test_openapi_operations_conform(fuzz: Fuzz, tier: str) -> None:
                         fuzz.server.clear_faults()
 
                 operation_conforms()
+    fuzz.finish()
+
+
+# --- (9) the client-secrets family: accept, the translation mint, call control, header sizes ------------------
+
+
+def accept(fuzz: Fuzz, name: str, call_id: str, raw: bytes) -> httpx.Response:
+    response = fuzz.client.post(
+        f"/v1/realtime/calls/{call_id}/accept", content=raw, headers={"Content-Type": "application/json"}
+    )
+    fuzz.count(name, response.status_code)
+    return response
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_every_valid_session_is_accepted_and_echoed_as_a_mint(fuzz: Fuzz, tier: str) -> None:
+    """One validation path: what a mint takes as a realtime session, accept takes, with the same defaults."""
+
+    @tier_settings(tier, "accept")
+    @given(session=strats.valid_realtime_sessions())
+    def session_is_accepted(session: dict[str, Any]) -> None:
+        note(f"session: {session!r}")
+        call = fuzz.server.incoming_call()
+        response = accept(fuzz, "accept", call.id, dumps(session))
+        assert response.status_code == 200, response.text
+        assert response.content == b""
+        accepted = fuzz.server.call(call.id)
+        assert accepted.status == "accepted"
+        assert accepted.session is not None
+        same(
+            {k: v for k, v in accepted.session.items() if k != "id"},
+            expected_session(strats.canonical({"session": session})["session"]),
+        )
+        fuzz.assert_no_server_errors()
+
+    session_is_accepted()
+    fuzz.finish()
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_every_invalid_session_is_refused_by_accept_as_by_a_mint(fuzz: Fuzz, tier: str) -> None:
+    """The mint's invalid bodies whose error is in a realtime session: accept names the same error, one level up."""
+
+    def in_a_realtime_session(case: strats.InvalidBody) -> bool:
+        body, _, param = case
+        session = body.get("session")
+        return param.startswith("session.") and isinstance(session, dict) and session.get("type") == "realtime"
+
+    @tier_settings(tier, "accept")
+    @given(case=strats.invalid_bodies().filter(in_a_realtime_session))
+    def session_is_refused(case: strats.InvalidBody) -> None:
+        note(repr(case))
+        session = case[0]["session"]
+        minted = error_of(fuzz.post("accept:mint", dumps({"session": session})))
+        call = fuzz.server.incoming_call()
+        refused = error_of(accept(fuzz, "accept:invalid", call.id, dumps(session)))
+        param = minted["param"]
+        assert isinstance(param, str)
+        assert param.startswith("session."), minted
+        inner = param.removeprefix("session.")
+        assert refused == {**minted, "param": inner, "message": minted["message"].replace(f"'{param}'", f"'{inner}'")}
+        assert fuzz.server.call(call.id).status == "ringing"
+        fuzz.assert_no_server_errors()
+
+    session_is_refused()
+    fuzz.finish()
+
+
+@st.composite
+def translation_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    """Valid translation mint bodies: a model, and any subset of the audio settings (nulls where allowed)."""
+    session: dict[str, Any] = {"model": draw(st.one_of(st.just("gpt-realtime-translate"), strats.TEXT))}
+    audio_in: dict[str, Any] = {}
+    if draw(st.booleans()):
+        audio_in["transcription"] = draw(st.one_of(st.none(), st.builds(lambda m: {"model": m}, strats.TEXT)))
+    if draw(st.booleans()):
+        noise: Any = {"type": draw(st.sampled_from(("near_field", "far_field")))}
+        if draw(st.booleans()):
+            noise["strength"] = draw(st.one_of(st.floats(0, 1), st.integers(0, 1)))
+        audio_in["noise_reduction"] = draw(st.one_of(st.none(), st.just(noise)))
+    audio: dict[str, Any] = {}
+    if audio_in or draw(st.booleans()):
+        audio["input"] = audio_in
+    if draw(st.booleans()):
+        audio["output"] = {"language": draw(strats.TEXT)} if draw(st.booleans()) else {}
+    if audio or draw(st.booleans()):
+        session["audio"] = audio
+    body: dict[str, Any] = {"session": session}
+    if draw(st.booleans()):
+        body["expires_after"] = {"seconds": draw(st.integers(10, 7200))}
+    return body
+
+
+def expected_translation_session(sent: dict[str, Any], expires_at: int) -> dict[str, Any]:
+    audio = sent.get("audio") or {}
+    audio_in = audio.get("input") or {}
+    transcription = audio_in.get("transcription")
+    noise = audio_in.get("noise_reduction")
+    return {
+        "type": "translation",
+        "expires_at": expires_at,
+        "model": sent["model"],
+        "audio": {
+            "input": {
+                "transcription": None if transcription is None else {"model": transcription["model"]},
+                "noise_reduction": None if noise is None else {**noise, "strength": float(noise.get("strength", 1))},
+            },
+            "output": {"language": (audio.get("output") or {}).get("language", "en")},
+        },
+    }
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_every_valid_translation_body_mints_and_echoes(fuzz: Fuzz, tier: str) -> None:
+    @tier_settings(tier, "translation")
+    @given(body=translation_bodies())
+    def translation_mints(body: dict[str, Any]) -> None:
+        note(f"body: {body!r}")
+        response = fuzz.client.post(TRANSLATION_MINT, content=dumps(body))
+        fuzz.count("translation", response.status_code)
+        assert response.status_code == 200, response.text
+        payload = response.json()
+        assert list(payload) == ["value", "expires_at", "session"]
+        assert SECRET.match(payload["value"])
+        seconds = (body.get("expires_after") or {}).get("seconds", 600)
+        assert payload["expires_at"] == int(payload["value"][3:11], 16) + seconds
+        session = payload["session"]
+        assert list(session) == ["id", "type", "expires_at", "model", "audio"]
+        assert SESSION_ID.match(session["id"])
+        same(
+            {k: v for k, v in session.items() if k != "id"},
+            expected_translation_session(body["session"], payload["expires_at"]),
+        )
+        fuzz.assert_no_server_errors()
+
+    translation_mints()
+    fuzz.finish()
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_arbitrary_json_at_the_translation_mint_is_a_clean_4xx_or_a_mint(fuzz: Fuzz, tier: str) -> None:
+    @tier_settings(tier, "translation")
+    @given(
+        body=st.one_of(
+            strats.arbitrary_json(16),
+            st.builds(lambda s: {"session": s}, strats.arbitrary_json(12)),
+            st.builds(lambda a: {"session": {"model": "m", "audio": a}}, strats.arbitrary_json(12)),
+        )
+    )
+    def json_is_handled(body: Any) -> None:
+        note(f"body: {body!r}")
+        response = fuzz.client.post(TRANSLATION_MINT, content=dumps(body))
+        fuzz.count("translation:json", response.status_code)
+        if response.status_code != 200:
+            error = error_of(response)
+            if isinstance(body, dict):
+                assert_validation_error(body, error)
+        fuzz.assert_no_server_errors()
+
+    json_is_handled()
+    fuzz.finish()
+
+
+CALL_ACTIONS = ("accept", "reject", "refer", "hangup")
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_call_control_with_any_body_never_breaks_the_server(fuzz: Fuzz, tier: str) -> None:
+    @tier_settings(tier, "call_control")
+    @given(
+        steps=st.lists(
+            st.tuples(
+                st.sampled_from(CALL_ACTIONS),
+                st.sampled_from(("ringing", "same", "unknown", "placeholder")),
+                st.one_of(
+                    strats.arbitrary_json(8),
+                    st.sampled_from([{"type": "realtime"}, {"target_uri": "tel:+14155550123"}, {"status_code": 486}]),
+                ),
+            ),
+            min_size=1,
+            max_size=6,
+        )
+    )
+    def control_is_handled(steps: list[tuple[str, str, Any]]) -> None:
+        note(f"steps: {steps!r}")
+        call_id = fuzz.server.incoming_call().id
+        for action, which, body in steps:
+            if which == "ringing":
+                call_id = fuzz.server.incoming_call().id
+            target = {"unknown": "rtc_" + "f" * 32, "placeholder": "call_id"}.get(which, call_id)
+            before = fuzz.server.call(call_id).status
+            response = fuzz.client.post(f"/v1/realtime/calls/{target}/{action}", content=dumps(body))
+            fuzz.count("call_control", response.status_code)
+            assert response.status_code in (200, 400, 404), response.text
+            if response.status_code == 200:
+                assert response.content == b""
+            else:
+                error = error_of(response, response.status_code)
+                assert (response.status_code == 404) == (which == "unknown"), error
+            if response.status_code != 200 and target == call_id:
+                assert fuzz.server.call(call_id).status == before  # a refusal changes nothing
+        fuzz.assert_no_server_errors()
+
+    control_is_handled()
+    fuzz.finish()
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_header_sizes_get_a_mint_or_a_431(fuzz: Fuzz, tier: str) -> None:
+    @tier_settings(tier, "headers")
+    @given(sizes=st.lists(st.integers(1, 24_000), min_size=1, max_size=5))
+    def sizes_are_judged(sizes: list[int]) -> None:
+        headers = {f"x-pad-{i}": "p" * size for i, size in enumerate(sizes)}
+        request = fuzz.client.build_request("POST", MINT, content=b"{}", headers=headers)
+        total = sum(len(name) + len(value) for name, value in request.headers.raw)
+        largest = max(len(name) + len(value) for name, value in request.headers.raw)
+        response = fuzz.client.send(request)
+        fuzz.count("headers", response.status_code)
+        if largest > 16_384 or total > 32_768:
+            error = error_of(response, 431)
+            assert error["code"] == "request_header_fields_too_large"
+        else:
+            assert_minted(response, None)
+        fuzz.assert_no_server_errors()
+
+    sizes_are_judged()
     fuzz.finish()

@@ -849,15 +849,18 @@ async def test_authorization_headers(make_client: MakeClient, caplog: pytest.Log
     assert server_errors(caplog) == []
 
 
-async def test_ten_kb_key_is_refused_by_the_http_parser(
-    make_client: MakeClient, caplog: pytest.LogCaptureFixture
-) -> None:
-    # A header field over 8190 bytes never reaches the mock: aiohttp answers a plain-text 400 itself.
+async def test_ten_kb_key_reaches_auth_and_is_masked(make_client: MakeClient, caplog: pytest.LogCaptureFixture) -> None:
+    # Production-sized headers (up to 16 KiB) reach the mock's own auth: OpenAI's 401, the key masked.
     client = await make_client(api_keys=("sk-allowed",))
     key = "sk-" + "k" * 10_240
     async with client.post(MINT, json={}, headers={"Authorization": f"Bearer {key}"}) as response:
-        assert response.status == 400
-        assert key not in await response.text()
+        assert response.status == 401
+        error = await error_of(response)
+        assert error["code"] == "invalid_api_key"
+        assert key not in error["message"]
+    async with client.post(MINT, json={}, headers={"Authorization": f"Bearer {key}{'k' * 8000}"}) as response:
+        assert response.status == 431  # past 16 KiB: the edge's answer, in the envelope
+        assert (await error_of(response))["param"] == "Authorization"
     async with client.post(MINT, json={}, headers={"Authorization": "Bearer sk-allowed"}) as response:
         assert response.status == 200
     assert server_errors(caplog) == []
@@ -916,8 +919,9 @@ LOW_LEVEL_GARBAGE: dict[str, bytes] = {
     "unknown_method": b"BREW " + MINT.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     "header_without_colon": b"POST " + MINT.encode() + b" HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n",
     "header_of_100_kb": b"GET /__mock/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
-    "thousand_headers": b"GET /__mock/health HTTP/1.1\r\nHost: x\r\n"
-    + b"".join(b"X-H%d: v\r\n" % i for i in range(1000))
+    # Past the parser's count (1,024): production's limit is in bytes, and 1,000 small headers pass (test_headers).
+    "two_thousand_headers": b"GET /__mock/health HTTP/1.1\r\nHost: x\r\n"
+    + b"".join(b"X-H%d: v\r\n" % i for i in range(2000))
     + b"\r\n",
     "content_length_not_a_number": b"POST " + MINT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n{}",
     "content_length_negative": b"POST " + MINT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: -2\r\n\r\n{}",
@@ -1073,11 +1077,12 @@ CONTROL_ROUTES = sorted(
 )
 MISSING_SECRET = "ek_missing"
 MISSING_RULE = "fault_missing"
+MISSING_CALL = "rtc_missing"
 UNKNOWN_QUERY = "?bogus=1&__proto__=x&limit=-1&x=%ff"
 
 
 def concrete(path: str) -> str:
-    return path.replace("{value}", MISSING_SECRET).replace("{rule_id}", MISSING_RULE)
+    return path.replace("{value}", MISSING_SECRET).replace("{rule_id}", MISSING_RULE).replace("{call_id}", MISSING_CALL)
 
 
 def ignored_body_outcome(path: str, method: str) -> tuple[int, dict[str, Any] | None]:
@@ -1090,6 +1095,8 @@ def ignored_body_outcome(path: str, method: str) -> tuple[int, dict[str, Any] | 
         }
     if path == "/__mock/faults/{rule_id}":
         return 404, {"message": f"No fault rule found with id '{MISSING_RULE}'.", "param": None, "code": "not_found"}
+    if path == "/__mock/calls/{call_id}":
+        return 404, {"message": f"No call found with id '{MISSING_CALL}'.", "param": "call_id", "code": "not_found"}
     return 200, None
 
 
@@ -1116,13 +1123,18 @@ BODY_OUTCOMES: dict[tuple[str, str], dict[str, tuple[int, str, str | None, str |
         "array": (400, "Invalid body: expected a JSON object, but got an array instead.", None, "invalid_type"),
         "huge_number": (400, "Invalid body: expected a JSON object, but got an integer instead.", None, "invalid_type"),
     },
+    ("/__mock/calls", "POST"): {
+        "garbage": (400, INVALID_JSON_MESSAGE, None, None),
+        "array": (400, "Invalid body: expected a JSON object, but got an array instead.", None, "invalid_type"),
+        "huge_number": (400, "Invalid body: expected a JSON object, but got an integer instead.", None, "invalid_type"),
+    },
 }
 HOSTILE_CONTROL_BODIES = {"garbage": b"{not json", "array": b"[1, 2]", "huge_number": HUGE_NUMBER}
 
 
 def test_every_control_route_is_in_this_catalogue() -> None:
-    assert {("/__mock/faults", "POST"), ("/__mock/clock", "POST")} <= set(CONTROL_ROUTES)
-    assert len(CONTROL_ROUTES) == 16  # update BODY_OUTCOMES / ignored_body_outcome when routes change
+    assert {("/__mock/faults", "POST"), ("/__mock/clock", "POST"), ("/__mock/calls", "POST")} <= set(CONTROL_ROUTES)
+    assert len(CONTROL_ROUTES) == 20  # update BODY_OUTCOMES / ignored_body_outcome when routes change
 
 
 @pytest.mark.parametrize(("path", "method"), CONTROL_ROUTES)
@@ -1209,7 +1221,7 @@ CLOCK_UPDATES: dict[str, tuple[Any, str, str, str]] = {
         {"advance": -1e308},
         "advance",
         "decimal_below_min_value",
-        "Invalid 'advance': decimal below minimum value. Expected a value >= -315360000, but got -1e+308 instead.",
+        "Invalid 'advance': decimal below minimum value. Expected a value >= 0, but got -1e+308 instead.",
     ),
     "set_minus_1": (
         {"set": -1},
@@ -1261,12 +1273,16 @@ async def test_clock_rejects_hostile_updates_cleanly(
 async def test_clock_walked_out_of_the_calendar_by_repeated_advances(
     make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Each step is within the documented +-10 years; 200 of them take the clock before year 1.
+    # Each step is within the documented 10 years; 200 of them would take the clock far past 2106 (the
+    # last second 8 hex digits of a secret can hold), and a negative one is refused at once.
     client = await make_client()
+    async with client.post("/__mock/clock", json={"advance": -1}) as response:
+        assert response.status == 400
+        assert (await error_of(response))["param"] == "advance"
     async with client.post("/__mock/clock", json={"set": 0}) as response:
         assert response.status == 200
     for step in range(200):
-        async with client.post("/__mock/clock", json={"advance": -315_360_000}) as response:
+        async with client.post("/__mock/clock", json={"advance": 315_360_000}) as response:
             assert response.status in (200, 400), (step, await response.text())
             if response.status == 400:  # refusing to leave the calendar is fine
                 await error_of(response)

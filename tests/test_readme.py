@@ -9,7 +9,11 @@ from tests.helpers import ROOT
 
 
 def _shown_default(default: object) -> str:
-    return "unset" if default in (None, ()) else f"`{default}`"
+    if default in (None, ()):
+        return "unset"
+    if isinstance(default, tuple):
+        return ", ".join(f"`{item}`" for item in default)
+    return f"`{default}`"
 
 
 def expected_config_table() -> str:

@@ -22,6 +22,7 @@ from openai.types.realtime import (
 )
 
 from mockserver import Settings, create_app
+from mockserver.serving import server_options
 from tests.helpers import FIXTURES, load_json, server_thread, strip_nulls
 
 REQUEST_FIXTURES = sorted(p.name for p in (FIXTURES / "requests").glob("*.json"))
@@ -55,7 +56,7 @@ def sync_client(base_url: str) -> Iterator[OpenAI]:
 
 @pytest.fixture
 async def async_client(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> AsyncIterator[AsyncOpenAI]:
-    server = await aiohttp_server(create_app(Settings(seed=6)))
+    server = await aiohttp_server(create_app(Settings(seed=6)), **server_options())
     async with AsyncOpenAI(
         base_url=str(server.make_url("/v1")), api_key="sk-test", max_retries=0, _strict_response_validation=True
     ) as client:

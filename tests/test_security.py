@@ -30,7 +30,7 @@ MINT = "/v1/realtime/client_secrets"
 
 
 def test_public_api_is_pinned() -> None:
-    assert sorted(mockserver.__all__) == ["Settings", "__version__", "create_app", "is_mock_secret"]
+    assert sorted(mockserver.__all__) == ["Settings", "__version__", "create_app", "is_mock_secret", "server_options"]
 
 
 # --- the control surface: token and off -------------------------------------------------------------

@@ -11,7 +11,7 @@ from mockserver.body import dump_json
 from mockserver.clock import Clock
 from mockserver.errors import OpenAIError, describe_json_type, format_number, mask_key, oxford_list
 from mockserver.ids import IdFactory
-from mockserver.plans import NOT_JSON, PlanCache
+from mockserver.plans import NOT_JSON, REALTIME_MINT, TRANSLATION_MINT, PlanCache, _weaver
 from mockserver.schemas import RealtimeCreateClientSecretRequest, validate_model
 from mockserver.schemas._base import TAG_PREFIX
 from mockserver.schemas.validation import format_param
@@ -165,19 +165,37 @@ def test_store_stays_bounded_under_many_adds() -> None:
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (FIXTURES / "requests").glob("*.json")))
 def test_a_plan_renders_exactly_what_dump_json_gives(name: str) -> None:
-    plan = PlanCache().plan((FIXTURES / "requests" / name).read_bytes())
+    plan = PlanCache().plan(REALTIME_MINT, (FIXTURES / "requests" / name).read_bytes())
     payload = {"value": "ek_0123", "expires_at": 1795241495, "session": plan.session_for("sess_abc")}
     assert plan.render("ek_0123", 1795241495, "sess_abc") == dump_json(payload)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"session": {"model": "gpt-realtime-translate"}}',
+        b'{"session": {"model": "%s \\"q\\" \\u0000", "audio": {"output": {"language": "fr"}}}}',
+    ],
+)
+def test_a_translation_plan_renders_exactly_what_dump_json_gives(body: bytes) -> None:
+    plan = PlanCache().plan(TRANSLATION_MINT, body)
+    payload = {"value": "ek_0123", "expires_at": 1795241495, "session": plan.session_for("sess_abc", 1795241495)}
+    assert plan.render("ek_0123", 1795241495, "sess_abc") == dump_json(payload)
+
+
+def test_any_other_layout_is_woven_in_order() -> None:
+    weave = _weaver((b"<", b"|", b"|", b">"), (2, 0, 1))
+    assert weave(b"v", b"e", b"s") == b"<s|v|e>"
 
 
 def test_plan_cache_is_bounded_and_replays_errors() -> None:
     cache = PlanCache(size=2)
     for seconds in (10, 20, 30):
-        assert cache.plan(f'{{"expires_after": {{"seconds": {seconds}}}}}'.encode()).seconds == seconds
+        assert cache.plan(REALTIME_MINT, f'{{"expires_after": {{"seconds": {seconds}}}}}'.encode()).seconds == seconds
     assert len(cache._entries) == 2
     for _ in range(2):
         with pytest.raises(OpenAIError) as caught:
-            cache.plan(b'{"bogus": 1}')
+            cache.plan(REALTIME_MINT, b'{"bogus": 1}')
         assert (caught.value.code, caught.value.param) == ("unknown_parameter", "bogus")
     assert cache.parsed(b"{not json") is NOT_JSON
     assert cache.parsed(b"") is None

@@ -67,6 +67,10 @@ async def settings(request: web.Request) -> web.Response:
     data = state.settings.model_dump()
     data["seed"] = state.seed
     data["api_keys"] = [f"{key[:3]}***" for key in state.settings.api_keys]
+    # A secret you configured stays masked (you know it); one the mock derived is shown, for tests to verify with.
+    configured = state.settings.webhook_secret is not None
+    data["webhook_secret"] = f"{state.webhook_secret[:6]}***" if configured else state.webhook_secret
+    data["webhook_secret_source"] = "configured" if configured else "generated"
     return _json(data)
 
 
@@ -76,6 +80,7 @@ async def settings(request: web.Request) -> web.Response:
 def secret_view(secret: ClientSecret, now: float) -> dict[str, Any]:
     return {
         "value": secret.value,
+        "kind": secret.kind,
         "created_at": secret.created_at,
         "expires_at": secret.expires_at,
         "status": secret.status(now),
@@ -171,9 +176,10 @@ CLOCK_MAX = 2**32 - 1
 
 
 class ClockUpdate(RequestModel):
-    """``{"advance": seconds}`` or ``{"set": epoch}``, exactly one."""
+    """``{"advance": seconds}`` or ``{"set": epoch}``, exactly one. Time only moves forward by
+    ``advance``; ``set`` may go anywhere from the Unix epoch on."""
 
-    advance: Annotated[float, DecimalRange(-10 * 365 * 86400, 10 * 365 * 86400)] | None = None
+    advance: Annotated[float, DecimalRange(0, 10 * 365 * 86400)] | None = None
     set: Annotated[float, DecimalRange(0, 2**32 - 1)] | None = None
 
     @model_validator(mode="after")
@@ -194,6 +200,7 @@ def _clock_view(request: web.Request) -> dict[str, Any]:
         "now": now,
         "offset": clock.offset,
         "iso": dt.datetime.fromtimestamp(now, tz=dt.UTC).isoformat().replace("+00:00", "Z"),
+        "frozen": clock.frozen,
     }
 
 

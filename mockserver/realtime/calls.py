@@ -1,19 +1,24 @@
-"""WebRTC signalling: ``POST /v1/realtime/calls`` takes an SDP offer and answers an SDP answer (201)."""
+"""WebRTC signalling: ``POST /v1/realtime/calls`` takes an SDP offer and answers an SDP answer (201).
+
+The call is registered (``state.calls``, transport ``webrtc``, connected at once), so
+``POST /v1/realtime/calls/{call_id}/hangup`` ends it.
+"""
 
 from __future__ import annotations
 
 import email.parser
 import email.policy
 import hashlib
-from typing import Any
 
 from aiohttp import web
 
 from ..auth import api_key_from_header
 from ..body import parse_json
+from ..calls import Call
 from ..defaults import session_from_request
 from ..errors import OpenAIError, incorrect_api_key, missing_api_key
 from ..keys import STATE
+from ..middleware import scope_of
 from ..schemas import validate_model
 from ..schemas.requests import RealtimeCreateClientSecretRequest
 from ..secrets import ClientSecret
@@ -32,17 +37,18 @@ async def create_call(request: web.Request) -> web.Response:
     secret: ClientSecret | None = None
     if key.startswith("ek_"):
         secret = state.secrets.get(key)
-        if secret is None or secret.status(now) != "active":
+        # A translation key opens translation sessions only.
+        if secret is None or secret.status(now) != "active" or secret.kind != "realtime":
             raise incorrect_api_key(key)
     elif state.settings.api_keys and key not in state.settings.api_keys:
         raise incorrect_api_key(key)
 
     content_type = request.content_type
     if content_type == "multipart/form-data":
-        offer, session = await _multipart_offer(request)
+        offer, asked = await _multipart_offer(request)
     elif content_type == "application/sdp":
         offer = (await request.read()).decode("utf-8", errors="replace")
-        session = None
+        asked = RealtimeCreateClientSecretRequest()
     else:
         raise OpenAIError(
             400,
@@ -56,13 +62,26 @@ async def create_call(request: web.Request) -> web.Response:
             400, "Invalid 'sdp': expected an SDP offer starting with 'v=0'.", param="sdp", code="invalid_sdp"
         )
 
-    call_id = "rtc_" + state.ids.event_id().removeprefix("event_")
+    call_id = state.ids.call_id()
     if secret is not None:
-        session_id = secret.session_id
-    elif session is not None:
-        session_id = session["id"]
+        session, session_request = secret.session, secret.session_request
     else:
-        session_id = state.ids.session_id()
+        session = session_from_request(asked, state.ids.session_id())
+        session_request = asked.session.model_dump(exclude_unset=True) if asked.session else {"type": "realtime"}
+    session_id = session["id"]
+    state.calls.add(
+        Call(
+            id=call_id,
+            transport="webrtc",
+            status="accepted",
+            created_at=int(now),
+            updated_at=int(now),
+            scope=scope_of(request),
+            secret=secret.value if secret is not None else None,
+            session=session,
+            session_request=session_request,
+        )
+    )
     if secret is not None:
         remember_session(secret, session_id, "webrtc", now, call_id)
     answer = sdp_answer(offer, state.ids.event_id())
@@ -71,13 +90,13 @@ async def create_call(request: web.Request) -> web.Response:
     return response
 
 
-async def _multipart_offer(request: web.Request) -> tuple[str, dict[str, Any] | None]:
-    """The ``sdp`` and ``session`` parts of a multipart offer (parsed from the body already read)."""
+async def _multipart_offer(request: web.Request) -> tuple[str, RealtimeCreateClientSecretRequest]:
+    """The ``sdp`` part of a multipart offer and its ``session`` part, validated as a mint's session."""
     raw = await request.read()
     header = f"Content-Type: {request.headers.get('Content-Type', '')}\r\n\r\n".encode("latin-1", "replace")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(header + raw)
     offer: str | None = None
-    session: dict[str, Any] | None = None
+    asked = RealtimeCreateClientSecretRequest()
     parts = message.iter_parts() if message.is_multipart() else iter(())
     for part in parts:
         name = part.get_param("name", header="content-disposition")
@@ -86,11 +105,10 @@ async def _multipart_offer(request: web.Request) -> tuple[str, dict[str, Any] | 
         if name == "sdp":
             offer = data.decode("utf-8", errors="replace")
         elif name == "session":
-            parsed = validate_model(RealtimeCreateClientSecretRequest, {"session": parse_json(data)})
-            session = session_from_request(parsed, request.app[STATE].ids.session_id())
+            asked = validate_model(RealtimeCreateClientSecretRequest, {"session": parse_json(data)})
     if offer is None:
         raise OpenAIError(400, "Missing required parameter: 'sdp'.", param="sdp", code="missing_required_parameter")
-    return offer, session
+    return offer, asked
 
 
 def sdp_answer(offer: str, seed_text: str) -> str:

@@ -84,7 +84,8 @@ def _open(request: web.Request, state: MockState) -> Opening | _Refusal:
     now = state.clock.now()
     if key.startswith("ek_"):
         secret = state.secrets.get(key)
-        if secret is None or secret.status(now) != "active":
+        # A translation key opens translation sessions only (at /v1/realtime/translations).
+        if secret is None or secret.status(now) != "active" or secret.kind != "realtime":
             return _invalid_key(key)
         return Opening(secret.session, secret.session_request, secret, secret.scope)
     if state.settings.api_keys and key not in state.settings.api_keys:

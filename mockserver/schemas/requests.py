@@ -26,6 +26,7 @@ from ._base import (
 
 __all__ = [
     "AUDIO_FORMAT_TYPES",
+    "NOISE_REDUCTION_TYPES",
     "REALTIME_MODELS",
     "TRANSCRIPTION_MODELS",
     "VOICES",
@@ -137,10 +138,14 @@ class AudioTranscription(RequestModel):
     delay: Annotated[str, OneOf(*EFFORTS)] | None = None
 
 
+NOISE_REDUCTION_TYPES = ("near_field", "far_field")
+
+
 class NoiseReduction(RequestModel):
-    type: Annotated[str, OneOf("near_field", "far_field")] | None = None
-    # Not in the August 2026 spec; the current SDK (3.5x) sends it. Accepted and echoed.
-    strength: Annotated[float, DecimalRange(0)] | None = None
+    type: Annotated[str, OneOf(*NOISE_REDUCTION_TYPES)] | None = None
+    # Not in the August 2026 spec; the current SDKs send it: "Input noise suppression strength ...
+    # Defaults to 1 when noise reduction is first enabled" (0..1, as a strength of 1 is "full").
+    strength: Annotated[float, DecimalRange(0, 1)] | None = None
 
 
 class ServerVad(RequestModel):
@@ -367,6 +372,8 @@ RealtimeTruncation = Annotated[
 
 class PromptCacheBreakpoint(RequestModel):
     mode: Annotated[str, OneOf("explicit")]
+    # "The minimum lifetime of this cache breakpoint. Defaults to the request TTL." (SDK 3.57)
+    ttl: Annotated[str, OneOf("30m", "12h")] | None = None
 
 
 class InputTextContent(RequestModel):

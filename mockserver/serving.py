@@ -1,0 +1,82 @@
+"""How every runner serves the app (the CLI, ``testing.MockServer``, the pytest fixtures, the
+project's tests and benchmarks), so they all answer the same: ``server_options()``.
+
+Production's edge takes a request header of up to 16 KiB and 32 KiB of headers in all
+(Cloudflare's limits); aiohttp's own parser stops at 8 KiB a line and answers a plain-text
+400 before the app sees the request. So the parser's limits are raised well past
+production's, and ``check_header_sizes`` (called first for every request) answers what
+production would refuse with a 431 in OpenAI's envelope. Only a request past the parser's
+raised limits (one header line over 64 KiB, more than 1,024 headers) still gets aiohttp's
+plain-text 400.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .errors import OpenAIError
+
+__all__ = [
+    "MAX_HEADERS_BYTES",
+    "MAX_HEADER_BYTES",
+    "PARSER_MAX_FIELD_BYTES",
+    "PARSER_MAX_HEADERS",
+    "check_header_sizes",
+    "server_options",
+]
+
+#: Production's edge limits: one header (name and value), and all of a request's headers.
+MAX_HEADER_BYTES = 16 * 1024
+MAX_HEADERS_BYTES = 32 * 1024
+#: aiohttp's parser limits (a header line, the request line; the number of headers): past these,
+#: aiohttp answers before the app can. Far enough past production's that the app answers first.
+PARSER_MAX_FIELD_BYTES = 64 * 1024
+PARSER_MAX_HEADERS = 1024
+
+
+def server_options() -> dict[str, Any]:
+    """The request parser's limits, as keyword arguments for ``web.AppRunner`` (or pytest-aiohttp's
+    ``server_kwargs``, or ``aiohttp_server(app, **server_options())``): every runner passes them.
+
+    Runners also pass ``handler_cancellation=True`` (aiohttp's test server always does), so a
+    client that gives up mid-delay frees its handler at once.
+    """
+    return {
+        "max_line_size": PARSER_MAX_FIELD_BYTES,
+        "max_field_size": PARSER_MAX_FIELD_BYTES,
+        "max_headers": PARSER_MAX_HEADERS,
+    }
+
+
+def check_header_sizes(request: web.BaseRequest) -> None:
+    """431 in OpenAI's envelope for a header over 16 KiB or headers over 32 KiB (name plus value, in bytes)."""
+    raw = request.raw_headers
+    total = 0
+    for name, value in raw:
+        total += len(name) + len(value)
+    if total <= MAX_HEADER_BYTES:  # no single header can be too large either
+        return
+    for name, value in raw:
+        size = len(name) + len(value)
+        if size > MAX_HEADER_BYTES:
+            shown = name.decode("latin-1")
+            raise _too_large(
+                f"Request Header Fields Too Large: the '{shown}' header is {size} bytes, and a header may be at "
+                f"most {MAX_HEADER_BYTES} bytes (name and value).",
+                param=shown,
+            )
+    if total > MAX_HEADERS_BYTES:
+        raise _too_large(
+            f"Request Header Fields Too Large: the request's headers are {total} bytes in all, and they may be at "
+            f"most {MAX_HEADERS_BYTES} bytes (names and values).",
+            param=None,
+        )
+
+
+def _too_large(message: str, param: str | None) -> OpenAIError:
+    error = OpenAIError(431, message, param=param, code="request_header_fields_too_large")
+    # The rest of the request (its body) is not read: the connection cannot carry another one.
+    error.headers["Connection"] = "close"
+    return error
