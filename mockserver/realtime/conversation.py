@@ -10,9 +10,7 @@ wording (GROUND_TRUTH §5.3, §7).
 from __future__ import annotations
 
 import base64
-import binascii
 import copy
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +22,14 @@ from ..ids import IdFactory
 from ..schemas._base import RequestModel
 from ..schemas.requests import REALTIME_MODELS, SessionRequest
 from ..schemas.validation import validate_model
+from .events import (
+    CLIENT_EVENT_TYPES,
+    EventError,
+    InputAudioBufferAppendEvent,
+    read_client_event,
+    validate_client_event,
+)
+from .events import error_event as render_error_event
 
 __all__ = [
     "CLIENT_EVENT_TYPES",
@@ -33,22 +39,6 @@ __all__ = [
     "faker_text",
     "is_supported_model",
 ]
-
-#: The client event types the live server lists when it refuses an unknown one (GROUND_TRUTH §5.3).
-CLIENT_EVENT_TYPES = (
-    "session.update",
-    "session.close",
-    "input_audio_buffer.append",
-    "session.input_audio_buffer.append",
-    "input_audio_buffer.commit",
-    "input_audio_buffer.clear",
-    "conversation.item.create",
-    "conversation.item.truncate",
-    "conversation.item.delete",
-    "conversation.item.retrieve",
-    "response.create",
-    "response.cancel",
-)
 
 #: A Realtime session lasts 60 minutes (GROUND_TRUTH §7).
 SESSION_SECONDS = 3600
@@ -67,17 +57,7 @@ def is_supported_model(model: str) -> bool:
 
 def error_event(ids: IdFactory, error: OpenAIError, client_event_id: str | None = None) -> dict[str, Any]:
     """The ``error`` server event: OpenAI's error fields plus the client event's id."""
-    return {
-        "type": "error",
-        "event_id": ids.event_id(),
-        "error": {
-            "type": error.type,
-            "code": error.code,
-            "message": error.message,
-            "param": error.param,
-            "event_id": client_event_id,
-        },
-    }
+    return render_error_event(ids.event_id(), error, client_event_id)
 
 
 class _SessionUpdate(RequestModel):
@@ -107,6 +87,8 @@ class RealtimeConversation:
     buffered_bytes: int = 0
     conversation_id: str = ""
     active: _Response | None = None
+    #: The last client event was a valid ``session.close``: the handler closes the socket.
+    closing: bool = False
     #: Text deltas the client has been sent, per response (kept by the sender; read on cancel).
     streamed: dict[str, list[str]] = field(default_factory=dict)
 
@@ -135,39 +117,25 @@ class RealtimeConversation:
 
     # --- client events ------------------------------------------------------------------------------
 
-    def receive(self, text: str) -> list[dict[str, Any]]:
-        """The server events caused by one client event (a text frame)."""
+    def receive(self, frame: str | bytes) -> list[dict[str, Any]]:
+        """The server events caused by one client event (a text frame; a binary one is refused)."""
         try:
-            event = json.loads(text)
-        except ValueError:
-            return [
-                error_event(
-                    self.ids,
-                    OpenAIError(400, "The event could not be parsed as JSON.", code="invalid_json"),
-                )
-            ]
-        if not isinstance(event, dict):
-            message = f"Invalid type for event: expected an object, but got {describe_json_type(event)} instead."
-            return [error_event(self.ids, OpenAIError(400, message, code="invalid_type"))]
-        client_event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+            event = read_client_event(frame)
+            parsed = validate_client_event(event)
+        except EventError as failure:
+            return [error_event(self.ids, failure.error, failure.client_event_id)]
+        if isinstance(parsed, InputAudioBufferAppendEvent):  # decoded once, by the validator
+            self.buffered_bytes += len(parsed.audio_bytes)
+            return []
+        self.closing = parsed.type == "session.close"
         try:
-            return self._dispatch(event, client_event_id)
+            return self._dispatch(event)
         except OpenAIError as error:
-            return [error_event(self.ids, error, client_event_id)]
+            return [error_event(self.ids, error, parsed.event_id)]
 
-    def _dispatch(self, event: dict[str, Any], client_event_id: str | None) -> list[dict[str, Any]]:
-        kind = event.get("type")
-        if kind is None:
-            raise OpenAIError(
-                400, "Missing required parameter: 'type'.", param="type", code="missing_required_parameter"
-            )
-        if not isinstance(kind, str) or kind not in CLIENT_EVENT_TYPES:
-            message = f"Invalid value: {quote(kind)}. Supported values are: {oxford_list(CLIENT_EVENT_TYPES)}."
-            raise OpenAIError(400, message, param="type", code="invalid_value")
+    def _dispatch(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         handler = {
             "session.update": self._session_update,
-            "input_audio_buffer.append": self._append,
-            "session.input_audio_buffer.append": self._append,
             "input_audio_buffer.commit": self._commit,
             "input_audio_buffer.clear": self._clear,
             "conversation.item.create": self._item_create,
@@ -176,8 +144,8 @@ class RealtimeConversation:
             "conversation.item.truncate": self._item_truncate,
             "response.create": self._response_create,
             "response.cancel": self._response_cancel,
-        }.get(kind)
-        if handler is None:  # session.close: the handler closes the socket
+        }.get(event["type"])
+        if handler is None:  # session.close (the handler closes the socket), output_audio_buffer.clear
             return []
         return handler(event)
 
@@ -196,16 +164,6 @@ class RealtimeConversation:
             self.session = transcription_session(self.request, session_id)
         self.session["expires_at"] = expires_at
         return [{"type": "session.updated", "event_id": self.ids.event_id(), "session": copy.deepcopy(self.session)}]
-
-    def _append(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        audio = _required_string(event, "audio")
-        try:
-            self.buffered_bytes += len(base64.b64decode(audio, validate=True))
-        except (binascii.Error, ValueError):
-            raise OpenAIError(
-                400, "Invalid 'audio'. Expected base64-encoded audio bytes.", param="audio", code="invalid_value"
-            ) from None
-        return []
 
     def _commit(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         audio_format = self.session["audio"]["input"]["format"]["type"]

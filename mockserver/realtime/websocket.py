@@ -25,6 +25,7 @@ from ..keys import EXCHANGE, STATE, WS_FAULTS
 from ..secrets import ClientSecret
 from ..state import MockState
 from .conversation import RealtimeConversation, error_event, faker_text, is_supported_model
+from .events import FRAME_MAX_BYTES
 
 __all__ = ["connect", "remember_session"]
 
@@ -111,7 +112,9 @@ async def connect(request: web.Request) -> web.StreamResponse:
     """``GET /v1/realtime``: a Realtime WebSocket session."""
     state = request.app[STATE]
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-    ws = web.WebSocketResponse(protocols=("realtime",) if "realtime" in offered else (), heartbeat=20.0)
+    ws = web.WebSocketResponse(
+        protocols=("realtime",) if "realtime" in offered else (), heartbeat=20.0, max_msg_size=FRAME_MAX_BYTES
+    )
     if not ws.can_prepare(request).ok:
         raise OpenAIError(
             400, "This endpoint expects a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket).", code=None
@@ -156,12 +159,12 @@ async def _converse(request: web.Request, link: _Link, opening: _Opening) -> Non
     sender = asyncio.create_task(link.drain(finished, conversation.streamed))
     try:
         async for message in link.ws:
-            if message.type == WSMsgType.TEXT:
+            if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 link.record("client", message.data)
-                if _event_type(message.data) == "session.close":
+                events = conversation.receive(message.data)
+                if conversation.closing:
                     await link.ws.close(code=1000)
                     break
-                events = conversation.receive(message.data)
                 # A new response's events are tagged with its id, so a cancel can skip the rest of them.
                 started = bool(events) and events[0]["type"] == "response.created" and conversation.active is not None
                 tag = conversation.active.id if started and conversation.active is not None else None
@@ -170,12 +173,6 @@ async def _converse(request: web.Request, link: _Link, opening: _Opening) -> Non
                 if conversation.active is not None and conversation.active.cancelled:
                     link.cancelled.add(conversation.active.id)
                     conversation.response_finished()
-            elif message.type == WSMsgType.BINARY:
-                link.record("client", message.data)
-                error = OpenAIError(
-                    400, "Binary messages are not supported; send JSON text events.", code="invalid_json"
-                )
-                link.queue.put_nowait((error_event(state.ids, error), None))
             if link.dropped:
                 break
     finally:
@@ -195,10 +192,6 @@ def _event_fields(text: str) -> tuple[object, object]:
     if not isinstance(value, dict):
         return None, None
     return value.get("type"), value.get("event_id")
-
-
-def _event_type(text: str) -> object:
-    return _event_fields(text)[0]
 
 
 class _Link:
