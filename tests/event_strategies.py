@@ -49,8 +49,10 @@ __all__ = [
     "echoed_event_id",
     "event_model",
     "hostile_frames",
+    "huge_frames",
     "invalid_events",
     "json_events_with_a_random_subtree",
+    "shorten",
     "valid_events",
 ]
 
@@ -374,6 +376,13 @@ class Expected:
     message: str | None = None
     prefix: str | None = None
 
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{key}={shorten(value)}" for key, value in self.__dict__.items() if isinstance(value, str))
+        return f"Expected({shown})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -384,9 +393,17 @@ class Frame:
     description: str
 
     def __repr__(self) -> str:
-        size = len(self.data)
-        shown = self.data if size <= 200 else f"{self.data[:100]!r}... ({size} long)"
-        return f"Frame({self.description}: {shown!r}, {self.expected!r})"
+        return f"Frame({self.description}: {shorten(self.data)}, {self.expected!r})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+def shorten(data: str | bytes, limit: int = 200) -> str:
+    """``data`` as a repr, cut to ``limit`` characters (megabyte frames make useless failure reports)."""
+    if len(data) <= limit:
+        return repr(data)
+    return f"{data[: limit // 2]!r}... ({len(data)} long)"
 
 
 BINARY = Expected("invalid_event", None, message="Expected a text WebSocket message; binary frames are not supported.")
@@ -474,7 +491,7 @@ def _deep_expected(depth: int, event_id: str | None, within: Expected | str | No
 
 
 @st.composite
-def _huge(draw: Draw) -> Frame:
+def huge_frames(draw: Draw) -> Frame:
     """Megabytes in one place of an event, valid or not (the socket takes frames up to one maximal append)."""
     size = draw(st.sampled_from((MIB, 2 * MIB, 5 * MIB)))
     filler = draw(st.sampled_from("xé中"))
@@ -579,7 +596,7 @@ def hostile_frames(huge: bool = True) -> st.SearchStrategy[Frame]:
     )
     options = [binary_frames(), not_json, not_objects, _deep()]
     if huge:
-        options.append(_huge())
+        options.append(huge_frames())
     return st.one_of(*options)
 
 

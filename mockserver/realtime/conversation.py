@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..defaults import realtime_session, transcription_session
-from ..errors import OpenAIError, describe_json_type, oxford_list, quote
+from ..errors import OpenAIError, describe_json_type, quote
 from ..ids import IdFactory
 from ..schemas._base import RequestModel
 from ..schemas.requests import REALTIME_MODELS, SessionRequest
@@ -200,18 +200,7 @@ class RealtimeConversation:
         return [{"type": "input_audio_buffer.cleared", "event_id": self.ids.event_id()}]
 
     def _item_create(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        item = event.get("item")
-        if item is None:
-            raise OpenAIError(
-                400, "Missing required parameter: 'item'.", param="item", code="missing_required_parameter"
-            )
-        if not isinstance(item, dict):
-            message = f"Invalid type for 'item': expected an object, but got {describe_json_type(item)} instead."
-            raise OpenAIError(400, message, param="item", code="invalid_type")
-        kinds = ("message", "function_call", "function_call_output")
-        if item.get("type") not in kinds:
-            message = f"Invalid value: {quote(item.get('type'))}. Supported values are: {oxford_list(kinds)}."
-            raise OpenAIError(400, message, param="item.type", code="invalid_value")
+        item = event["item"]  # validated by events.py: an object of one of the spec's item types
         stored = {"id": item.get("id") or self._item_id(), **{k: v for k, v in item.items() if k != "id"}}
         stored.setdefault("object", "realtime.item")
         stored.setdefault("status", "completed")
