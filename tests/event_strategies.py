@@ -336,31 +336,9 @@ def echoed_event_id(event: Any) -> str | None:
     return None
 
 
-@st.composite
-def json_events_with_a_random_subtree(draw: Draw) -> dict[str, Any]:
+def json_events_with_a_random_subtree() -> st.SearchStrategy[dict[str, Any]]:
     """A valid event with one value (anywhere) replaced by arbitrary JSON, or one key added."""
-    event = draw(valid_events())
-    places: list[tuple[Any, Any]] = []
-
-    def collect(value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                places.append((value, key))
-                collect(item)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                places.append((value, index))
-                collect(item)
-
-    collect(event)
-    if not places or draw(st.booleans()):
-        containers = [event, *(c[k] for c, k in places if isinstance(c[k], dict))]
-        container = draw(st.sampled_from(containers))
-        container[draw(UNKNOWN_KEYS)] = draw(strats.arbitrary_json(8))
-    else:
-        container, key = draw(st.sampled_from(places))
-        container[key] = draw(strats.arbitrary_json(8))
-    return event
+    return strats.with_a_random_subtree(valid_events(), UNKNOWN_KEYS)
 
 
 # --- frames that are not (valid) events -----------------------------------------------------------------------
@@ -588,7 +566,7 @@ def hostile_frames(huge: bool = True) -> st.SearchStrategy[Frame]:
                 Expected(
                     "invalid_type",
                     None,
-                    message=f"Invalid event: expected an object, but got {_json_kind(value)} instead.",
+                    message=f"Invalid event: expected an object, but got {strats.described(value)} instead.",
                 ),
                 "JSON that is not an object",
             )
@@ -598,17 +576,3 @@ def hostile_frames(huge: bool = True) -> st.SearchStrategy[Frame]:
     if huge:
         options.append(huge_frames())
     return st.one_of(*options)
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a decimal number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array"

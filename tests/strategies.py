@@ -34,6 +34,7 @@ __all__ = [
     "InvalidBody",
     "arbitrary_json",
     "canonical",
+    "described",
     "format_param",
     "invalid_bodies",
     "invalid_objects",
@@ -46,6 +47,7 @@ __all__ = [
     "valid_bodies",
     "valid_realtime_sessions",
     "valid_transcription_sessions",
+    "with_a_random_subtree",
 ]
 
 Path = tuple[str | int, ...]
@@ -1090,31 +1092,47 @@ def invalid_objects(
     return build()
 
 
-@st.composite
-def json_bodies_with_a_random_subtree(draw: Draw) -> dict[str, Any]:
+def json_bodies_with_a_random_subtree() -> st.SearchStrategy[dict[str, Any]]:
     """A valid body with one value (anywhere) replaced by arbitrary JSON, or one key added."""
-    body = draw(valid_bodies())
-    places: list[tuple[Any, Any]] = []
+    return with_a_random_subtree(valid_bodies(), st.one_of(KEYS, st.sampled_from(ALL_FIELD_NAMES)))
 
-    def collect(value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                places.append((value, key))
-                collect(item)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                places.append((value, index))
-                collect(item)
 
-    collect(body)
-    if not places or draw(st.booleans()):
-        containers = [body, *(c[k] for c, k in places if isinstance(c[k], dict))]
-        container = draw(st.sampled_from(containers))
-        container[draw(st.one_of(KEYS, st.sampled_from(ALL_FIELD_NAMES)))] = draw(arbitrary_json(8))
-    else:
-        container, key = draw(st.sampled_from(places))
-        container[key] = draw(arbitrary_json(8))
-    return body
+def with_a_random_subtree(
+    objects: st.SearchStrategy[dict[str, Any]], keys: st.SearchStrategy[str]
+) -> st.SearchStrategy[dict[str, Any]]:
+    """An object of ``objects`` with one value (anywhere) replaced by arbitrary JSON, or one key (of ``keys``) added."""
+
+    @st.composite
+    def build(draw: Draw) -> dict[str, Any]:
+        body = draw(objects)
+        places: list[tuple[Any, Any]] = []
+
+        def collect(value: Any) -> None:
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    places.append((value, key))
+                    collect(item)
+            elif isinstance(value, list):
+                for index, item in enumerate(value):
+                    places.append((value, index))
+                    collect(item)
+
+        collect(body)
+        if not places or draw(st.booleans()):
+            containers = [body, *(c[k] for c, k in places if isinstance(c[k], dict))]
+            container = draw(st.sampled_from(containers))
+            container[draw(keys)] = draw(arbitrary_json(8))
+        else:
+            container, key = draw(st.sampled_from(places))
+            container[key] = draw(arbitrary_json(8))
+        return body
+
+    return build()
+
+
+def described(value: Any) -> str:
+    """How OpenAI names the JSON type of ``value`` in "but got ... instead"."""
+    return "null" if value is None else _GOT[_json_type(value)]
 
 
 # --- reading a body along the schema (for checking errors on arbitrary bodies) ---------------------------------

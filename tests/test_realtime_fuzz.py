@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import logging
 import os
 import re
 from collections import Counter
@@ -43,6 +42,7 @@ from mockserver.testing import MockServer
 from tests import event_strategies as events
 from tests import strategies as strats
 from tests.event_strategies import Expected, Frame
+from tests.helpers import ErrorRecords, server_errors
 from tests.strategies import InvalidBody
 
 # --- tiers ------------------------------------------------------------------------------------------------
@@ -114,42 +114,22 @@ def is_valid_close(value: Any) -> bool:
 # --- the server, its log, the counters -----------------------------------------------------------------------
 
 
-class ErrorRecords(logging.Handler):
-    """ERROR records of the server's loggers: a traceback in the server is one of them."""
-
-    LOGGERS = ("mockserver", "aiohttp")
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def check(self) -> None:
-        assert not self.records, "the server logged errors:\n" + "\n".join(
-            logging.Formatter("%(name)s: %(message)s\n%(exc_text)s").format(r) for r in self.records
-        )
-
-
 @dataclass
 class Fuzz:
     server: MockServer
     errors: ErrorRecords
     cases: Counter[str]
 
+    def check_log(self) -> None:
+        """The server logged no error (a traceback in the server is one)."""
+        assert not self.errors.records, f"the server logged errors:\n{self.errors.describe()}"
+
 
 @pytest.fixture(scope="module")
 def fuzz_module() -> Iterator[Fuzz]:
-    errors = ErrorRecords()
-    loggers = [logging.getLogger(name) for name in ErrorRecords.LOGGERS]
-    for logger in loggers:
-        logger.addHandler(errors)
-    with MockServer(seed=20261201) as server:
+    with server_errors() as errors, MockServer(seed=20261201) as server:
         fuzz = Fuzz(server, errors, Counter())
         yield fuzz
-    for logger in loggers:
-        logger.removeHandler(errors)
     path = os.environ.get("REALTIME_FUZZ_STATS_FILE")
     if path:
         with open(path, "w") as handle:
@@ -160,7 +140,7 @@ def fuzz_module() -> Iterator[Fuzz]:
 def fuzz(fuzz_module: Fuzz) -> Iterator[Fuzz]:
     fuzz_module.errors.records.clear()
     yield fuzz_module
-    fuzz_module.errors.check()
+    fuzz_module.check_log()
 
 
 # --- in process ------------------------------------------------------------------------------------------------
@@ -436,7 +416,7 @@ def test_every_frame_gets_its_answer_over_the_socket(fuzz: Fuzz, wire: Wire, tie
         for case, reply in zip(cases, replies, strict=True):
             note(f"{case!r} -> {[e['type'] for e in reply.events]}")
             check_case(case, reply)
-        fuzz.errors.check()
+        fuzz.check_log()
 
     run()
 
@@ -449,7 +429,7 @@ def test_megabyte_frames_over_the_socket(fuzz: Fuzz, wire: Wire, tier: str) -> N
         fuzz.cases["socket_huge"] += 1
         (reply,) = wire.run([frame.data])
         check_case(Case(frame.data, frame.expected, valid=frame.expected is None), reply)
-        fuzz.errors.check()
+        fuzz.check_log()
 
     run()
 
