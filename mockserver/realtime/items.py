@@ -32,6 +32,7 @@ __all__ = [
     "ITEM_ID_MAX_LENGTH",
     "ITEM_TYPES",
     "MESSAGE_ROLES",
+    "AssistantMessageItem",
     "ConversationItem",
     "FunctionCallItem",
     "FunctionCallOutputItem",
@@ -46,6 +47,8 @@ __all__ = [
     "OutputTextPart",
     "ResponseInputItem",
     "ResponseItemReference",
+    "SystemMessageItem",
+    "UserMessageItem",
     "decode_audio",
     "invalid_audio_message",
 ]
