@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,3 +75,34 @@ def server_thread(settings: Settings | None = None) -> Iterator[str]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+class ErrorRecords(logging.Handler):
+    """Collects ERROR records of the server's loggers (``mockserver``'s "unhandled error", aiohttp's)."""
+
+    LOGGERS = ("mockserver", "aiohttp")
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def describe(self) -> str:
+        formatter = logging.Formatter("%(name)s %(levelname)s: %(message)s")
+        return "\n".join(formatter.format(record) for record in self.records)
+
+
+@contextmanager
+def server_errors() -> Iterator[ErrorRecords]:
+    """ERROR records of the server's loggers while the block runs."""
+    errors = ErrorRecords()
+    loggers = [logging.getLogger(name) for name in ErrorRecords.LOGGERS]
+    for logger in loggers:
+        logger.addHandler(errors)
+    try:
+        yield errors
+    finally:
+        for logger in loggers:
+            logger.removeHandler(errors)

@@ -266,12 +266,13 @@ async def test_non_json_frame_is_an_error_event_and_the_socket_stays_open(
     async with session(http, mock) as socket:
         await socket.ws.send_str("this is not JSON {")
         event = await socket.recv()
-        assert event["type"] == "error", event
-        assert event["error"]["type"] == "invalid_request_error"
-        assert event["error"]["event_id"] is None
+        error = assert_openai_error(event, code="invalid_json")
+        assert error["message"].startswith("Invalid event: failed to parse JSON value. "), error
+        assert error["event_id"] is None
 
         (event,) = await socket.ask({"event_id": "evt_no_type"})
-        assert_openai_error(event, code="missing_required_parameter", param="type")
+        error = assert_openai_error(event, code="invalid_event", message="The 'type' field is missing.")
+        assert error["event_id"] == "evt_no_type"
 
         (cleared,) = await socket.ask({"type": "input_audio_buffer.clear", "event_id": "evt_clear"})
         assert cleared["type"] == "input_audio_buffer.cleared"
@@ -281,7 +282,7 @@ async def test_non_json_frame_is_an_error_event_and_the_socket_stays_open(
 #: (the client's frame, the error's code, its param) for events the server cannot act on.
 MALFORMED_EVENTS: list[tuple[str, str, str | None]] = [
     ('["session.update"]', "invalid_type", None),
-    ('{"type": 7}', "invalid_value", "type"),
+    ('{"type": 7}', "invalid_type", "type"),
     ('{"type": "conversation.item.create"}', "missing_required_parameter", "item"),
     ('{"type": "conversation.item.create", "item": "hello"}', "invalid_type", "item"),
     ('{"type": "conversation.item.create", "item": {"type": "note"}}', "invalid_value", "item.type"),
@@ -300,7 +301,8 @@ async def test_malformed_events_are_error_events(mock: MockServer, http: aiohttp
             assert_openai_error(event, code=code, param=param)
         await socket.ws.send_bytes(b'{"type": "input_audio_buffer.clear"}')
         event = await socket.recv()
-        assert event["type"] == "error", event
+        message = "Expected a text WebSocket message; binary frames are not supported."
+        assert_openai_error(event, code="invalid_event", message=message)
         (cleared,) = await socket.ask({"type": "input_audio_buffer.clear"})
         assert cleared["type"] == "input_audio_buffer.cleared"
 

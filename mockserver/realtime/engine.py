@@ -795,12 +795,10 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 def _observed(event: Any) -> dict[str, Any]:
     """A parsed client event as a dict for the journal; appended audio as its decoded bytes."""
-    data = _as_dict(event)
     audio = getattr(event, "audio_bytes", None)
     if isinstance(audio, bytes | bytearray):
-        data.pop("audio_bytes", None)
-        data["audio"] = bytes(audio)
-    return data
+        return {"type": event.type, "event_id": event.event_id, "audio": bytes(audio)}
+    return _as_dict(event)
 
 
 def _merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

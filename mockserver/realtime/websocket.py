@@ -25,7 +25,7 @@ from ..keys import EXCHANGE, STATE, WS_FAULTS
 from ..middleware import scope_of
 from ..schemas.requests import REALTIME_MODELS
 from ..state import MockState
-from .events import error_event
+from .events import FRAME_MAX_BYTES, error_event
 from .recording import EventLog
 from .sessions import Opening, new_engine
 
@@ -36,8 +36,6 @@ log = logging.getLogger("mockserver")
 SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
 #: Model families that speak the Realtime protocol, besides the spec's enum.
 _REALTIME_PREFIXES = ("gpt-realtime", "gpt-4o-realtime", "gpt-4o-mini-realtime", "gpt-audio")
-#: The largest client frame: a 15 MiB audio append, base64-encoded, with room for the JSON around it.
-MAX_FRAME_BYTES = 21 * 1024 * 1024
 EXAMPLE_MODEL = "gpt-realtime-1.5"
 
 
@@ -114,7 +112,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     ws = web.WebSocketResponse(
-        protocols=("realtime",) if "realtime" in offered else (), heartbeat=20.0, max_msg_size=MAX_FRAME_BYTES
+        protocols=("realtime",) if "realtime" in offered else (), heartbeat=20.0, max_msg_size=FRAME_MAX_BYTES
     )
     if not ws.can_prepare(request).ok:
         raise OpenAIError(
