@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -33,6 +35,9 @@ def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+_NOT_SHOWN = frozenset({"extra", "live", "journaled"})
+
+
 @dataclass
 class JournalEntry:
     """One request to the OpenAI surface and what the mock did with it."""
@@ -54,12 +59,23 @@ class JournalEntry:
     duration_ms: float = 0.0
     client_disconnected: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Values worked out when the entry is read (a WebSocket's events, while it is still open).
+    live: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    #: Set once the entry is in the journal (a WebSocket's entry goes in when the upgrade is answered).
+    journaled: bool = False
 
     def to_json(self) -> dict[str, Any]:
         # Shallow on purpose: ``body`` is already JSON data (asdict would deep-copy it, recursively).
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_SHOWN}
         data.update(self.extra)
+        for key, read in self.live.items():
+            data[key] = read()
         return data
+
+    def snapshot(self) -> JournalEntry:
+        """A copy that no longer changes: live values read now, everything deep-copied."""
+        extra = {**self.extra, **{key: read() for key, read in self.live.items()}}
+        return dataclasses.replace(self, extra=copy.deepcopy(extra), body=copy.deepcopy(self.body), live={})
 
 
 class RequestJournal:
@@ -74,7 +90,9 @@ class RequestJournal:
         return self.limit > 0
 
     def record(self, entry: JournalEntry) -> None:
-        if self.enabled:
+        """Add ``entry`` (once: recording an entry already in the journal does nothing)."""
+        if self.enabled and not entry.journaled:
+            entry.journaled = True
             self._entries.append(entry)
 
     def entries(self, scope: str | None = None) -> list[JournalEntry]:

@@ -72,6 +72,7 @@ class Settings(BaseModel):
     error_rate: float = Field(0, ge=0, le=1)
     error_statuses: str = "429:0.5,500:0.3,503:0.2"
     scenario: str | None = None
+    realtime_pace: float = Field(0, ge=0, le=100)
     start_time: float | None = Field(None, ge=0, le=2**32 - 1)
     webhook_secret: str | None = Field(None, min_length=1)
     webhook_hosts: tuple[str, ...] = ()
@@ -246,6 +247,13 @@ OPTIONS: tuple[Option, ...] = (
         "A scenario file (JSON: settings and fault rules) loaded at start-up, or the name of a bundled one: "
         "flaky, slow, rate-limited, outage.",
         "FILE",
+    ),
+    Option(
+        "realtime_pace",
+        "--realtime-pace",
+        "How fast Realtime replies stream: 0 as fast as possible; 1 at playback speed (audio deltas as long apart "
+        "as the audio they carry, text deltas 50 ms apart); 0.5 twice as fast.",
+        "FACTOR",
     ),
 )
 

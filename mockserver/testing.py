@@ -42,7 +42,10 @@ from .sip import notify, ring
 from .state import MockState
 from .webhooks import host_allowed
 
-__all__ = ["CallInfo", "MockServer", "MockServerError", "SecretInfo"]
+__all__ = ["CallInfo", "Direction", "MockServer", "MockServerError", "SecretInfo"]
+
+#: Which side sent a Realtime event.
+Direction = Literal["client", "server"]
 
 T = TypeVar("T")
 
@@ -246,11 +249,40 @@ class MockServer:
 
     def requests(self, *, path: str | None = None, method: str | None = None) -> list[JournalEntry]:
         """Requests the OpenAI surface received (this handle's scope), oldest first."""
-        entries = self._call(lambda state: copy.deepcopy(state.journal.entries(self.scope)))
+        entries = self._call(lambda state: [e.snapshot() for e in state.journal.entries(self.scope)])
         return [e for e in entries if (path is None or e.path == path) and (method is None or e.method == method)]
 
     def clear_requests(self) -> None:
         self._call(lambda state: state.journal.clear(self.scope))
+
+    def events(self, direction: Direction | None = None, type: str | None = None) -> list[dict[str, Any]]:
+        """Events of the Realtime connections in this handle's scope, oldest connection first, in order.
+
+        Each event is its payload as sent (audio as a byte count, keys masked) plus ``direction``
+        (``"client"`` or ``"server"``) and ``session_id``. Open connections are included.
+        """
+        found: list[dict[str, Any]] = []
+        for entry in self.requests(method="GET"):
+            session_id = entry.extra.get("session_id")
+            for event in entry.extra.get("events") or []:
+                if (direction is None or event.get("direction") == direction) and (
+                    type is None or event.get("type") == type
+                ):
+                    found.append({**event, "session_id": session_id})
+        return found
+
+    def assert_event(self, direction: Direction, type: str, **fields: Any) -> dict[str, Any]:
+        """Some ``direction`` event of ``type`` carried these fields (a dict value matches as a subset).
+
+        Returns the first such event; the failure lists the events that were seen.
+        """
+        events = self.events()
+        for event in events:
+            if event.get("direction") == direction and event.get("type") == type and _contains(event, fields):
+                return event
+        wanted = f"{direction} event {type!r}" + (f" with {_short(fields)}" if fields else "")
+        same_type = [e for e in events if e.get("type") == type and e.get("direction") == direction]
+        raise AssertionError(f"no {wanted}; saw {_describe_events(same_type or events)}")
 
     # --- secrets ----------------------------------------------------------------------------------
 
@@ -483,3 +515,34 @@ def _call_info(call: Call) -> CallInfo:
         refer_to=call.refer_to,
         webhook=copy.deepcopy(call.webhook),
     )
+
+
+def _contains(actual: Any, expected: Any) -> bool:
+    """``expected`` holds in ``actual``: equal values, or for a dict every expected key matching in turn."""
+    if isinstance(expected, Mapping):
+        return isinstance(actual, Mapping) and all(
+            key in actual and _contains(actual[key], value) for key, value in expected.items()
+        )
+    return bool(actual == expected)
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+#: Failure messages list at most this many events (the latest).
+_EVENTS_SHOWN = 40
+
+
+def _describe_events(events: list[dict[str, Any]]) -> str:
+    if not events:
+        return "no events"
+    shown = events[-_EVENTS_SHOWN:]
+    more = f"{len(events) - len(shown)} earlier events, then " if len(events) > len(shown) else ""
+    lines = [
+        f"{e.get('direction')} {e.get('type')} "
+        + _short({k: v for k, v in e.items() if k not in ("direction", "type", "event_id", "session_id")}, 200)
+        for e in shown
+    ]
+    return more + "\n  " + "\n  ".join(lines)

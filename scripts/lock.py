@@ -23,9 +23,10 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-__all__ = ["CONSTRAINTS", "PYTHONS", "inputs", "main", "parse_header", "render", "resolve"]
+__all__ = ["CONSTRAINTS", "PYTHONS", "for_python", "inputs", "main", "parse_header", "render", "resolve"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSTRAINTS = ROOT / "docker" / "constraints.txt"
@@ -43,8 +44,25 @@ def inputs(pyproject: Mapping[str, object]) -> list[str]:
     return [*project["dependencies"], *build["requires"]]
 
 
+def for_python(requirements: Sequence[str], python: str) -> list[str]:
+    """``requirements`` that apply on ``python``, markers dropped.
+
+    pip evaluates a requirement's markers against the interpreter it runs on, not ``--python-version``,
+    so the markers of the top-level requirements are evaluated here for the target Python.
+    """
+    environment = {"python_version": python, "python_full_version": f"{python}.0"}
+    kept = []
+    for text in requirements:
+        requirement = Requirement(text)
+        if requirement.marker is None or requirement.marker.evaluate(environment):
+            requirement.marker = None
+            kept.append(str(requirement))
+    return kept
+
+
 def resolve(requirements: Sequence[str], python: str) -> dict[str, str]:
     """``{name: version}`` that pip installs for ``requirements`` on ``python`` (wheels only)."""
+    requirements = for_python(requirements, python)
     with tempfile.TemporaryDirectory() as work:
         report = Path(work) / "report.json"
         command = [

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from mockserver import Settings, create_app
 from mockserver.serving import server_options
+from mockserver.testing import MockServer
 
 pytest_plugins = ["pytester"]
 
@@ -33,3 +35,16 @@ def make_client(
 @pytest.fixture
 async def client(make_client: MakeClient) -> TestClient:
     return await make_client(seed=1234)
+
+
+@pytest.fixture
+async def mock() -> AsyncIterator[MockServer]:
+    """A fresh mock (seed 4242) on the test's loop, for the Realtime tests."""
+    async with MockServer(seed=4242) as server:
+        yield server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client

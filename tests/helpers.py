@@ -6,6 +6,7 @@ import asyncio
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -44,16 +45,29 @@ def load_script(name: str) -> ModuleType:
 
 
 def dependency_closure(requirements: Iterable[str], environment: Mapping[str, str]) -> set[str]:
-    """The distributions ``requirements`` bring in ``environment`` (markers), as installed here, canonical names."""
+    """The distributions ``requirements`` bring in ``environment`` (markers), as installed here, canonical names.
+
+    A requirement whose marker does not hold in ``environment`` is left out. One that holds there but is not
+    installed here (``audioop-lts`` on Python 3.13, when these tests run on 3.11) counts, without its own
+    dependencies.
+    """
     seen: set[str] = set()
-    pending = [Requirement(text) for text in requirements]
+    pending = [
+        requirement
+        for requirement in map(Requirement, requirements)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": "", **environment})
+    ]
     while pending:
         requirement = pending.pop()
         name = canonicalize_name(requirement.name)
         if name in seen:
             continue
         seen.add(name)
-        for text in importlib.metadata.requires(name) or []:
+        try:
+            dependencies = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for text in dependencies:
             dependency = Requirement(text)
             if dependency.marker is None or dependency.marker.evaluate({"extra": "", **environment}):
                 pending.append(dependency)
@@ -115,3 +129,34 @@ def server_thread(settings: Settings | None = None) -> Iterator[str]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+class ErrorRecords(logging.Handler):
+    """Collects ERROR records of the server's loggers (``mockserver``'s "unhandled error", aiohttp's)."""
+
+    LOGGERS = ("mockserver", "aiohttp")
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def describe(self) -> str:
+        formatter = logging.Formatter("%(name)s %(levelname)s: %(message)s")
+        return "\n".join(formatter.format(record) for record in self.records)
+
+
+@contextmanager
+def server_errors() -> Iterator[ErrorRecords]:
+    """ERROR records of the server's loggers while the block runs."""
+    errors = ErrorRecords()
+    loggers = [logging.getLogger(name) for name in ErrorRecords.LOGGERS]
+    for logger in loggers:
+        logger.addHandler(errors)
+    try:
+        yield errors
+    finally:
+        for logger in loggers:
+            logger.removeHandler(errors)

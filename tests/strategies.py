@@ -9,10 +9,14 @@ pydantic models. The same table drives three things:
 * :func:`canonical`, the body as the server should understand it (an explicit ``null`` on a
   field the spec does not mark nullable counts as omitted, so it is dropped);
 * :func:`invalid_bodies`: a valid body with exactly one fault, and the error it must give.
+
+Other schemas (the Realtime client events, ``tests/event_strategies.py``) add their models with
+:func:`register_models` and use :func:`objects_of` and :func:`invalid_objects` the same way.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import math
 import re
@@ -26,18 +30,24 @@ from hypothesis import strategies as st
 __all__ = [
     "MODELS",
     "SECTION_SIGN_KEYS",
+    "TEXT",
     "InvalidBody",
     "arbitrary_json",
     "canonical",
+    "described",
     "format_param",
     "invalid_bodies",
+    "invalid_objects",
     "json_bodies_with_a_random_subtree",
     "known_field",
     "node_at",
+    "objects_of",
+    "register_models",
     "type_accepted",
     "valid_bodies",
     "valid_realtime_sessions",
     "valid_transcription_sessions",
+    "with_a_random_subtree",
 ]
 
 Path = tuple[str | int, ...]
@@ -142,7 +152,13 @@ class Node:
 
 @dataclass(frozen=True, eq=False)
 class Str(Node):
-    pass
+    #: The longest string accepted, in characters (``string_above_max_length`` beyond it).
+    max_len: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Base64(Str):
+    """Standard, padded base64 text (audio bytes); anything else is ``invalid_value``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,9 +196,11 @@ class Arr(Node):
 
 @dataclass(frozen=True, eq=False)
 class Map(Node):
-    """``dict[str, value]``: any keys."""
+    """``dict[str, value]``: any keys (at most ``max_pairs`` of them, each at most ``key_max_len`` long)."""
 
     value: Node = field(default_factory=Str)
+    max_pairs: int | None = None
+    key_max_len: int | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,7 +224,8 @@ class Tagged(Node):
 
     @property
     def tags(self) -> tuple[str, ...]:
-        return tuple(tag for tag, _ in self.kinds)
+        # A tag may name several models, told apart by their ``choices`` (a message by its role).
+        return tuple(dict.fromkeys(tag for tag, _ in self.kinds))
 
 
 @dataclass(frozen=True, eq=False)
@@ -225,6 +244,9 @@ class Model:
     one_of_required: tuple[str, ...] = ()
     #: The model is a branch of a ``Tagged`` union: its ``type`` field is the tag.
     tagged: bool = False
+    #: Fields that, after the tag, choose among models sharing it (a message's ``role``), with the values
+    #: the error lists as supported.
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _tag(value: str) -> Enum:
@@ -423,6 +445,8 @@ ALL_FIELD_NAMES = tuple(sorted({name for model in MODELS.values() for name in mo
 def _valid(node: Node) -> st.SearchStrategy[Any]:
     if node.gen is not None:
         return node.gen
+    if isinstance(node, Base64):
+        return st.binary(max_size=48).map(lambda data: base64.b64encode(data).decode())
     if isinstance(node, Str):
         return TEXT
     if isinstance(node, Int):
@@ -546,10 +570,26 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
+def _tagged_model(node: Tagged, value: dict[str, Any]) -> str | None:
+    """The model of a ``Tagged`` union an object picks: by its tag, then by the model's ``choices``."""
+    for tag, name in node.kinds:
+        choices = MODELS[name].choices
+        fields = MODELS[name].fields
+        if tag == value.get("type") and all(_chosen(fields[key], value.get(key)) for key in choices):
+            return name
+    return None
+
+
+def _chosen(node: Node, value: Any) -> bool:
+    return isinstance(node, Enum) and isinstance(value, str) and value in node.values
+
+
 def _resolve(node: Node, value: Any) -> Node:
     """The concrete node a (valid) value of a union is validated as."""
     if isinstance(node, Tagged) and isinstance(value, dict):
-        return Ref(model=dict(node.kinds)[value["type"]])
+        name = _tagged_model(node, value)
+        assert name is not None, value
+        return Ref(model=name)
     if isinstance(node, Tagged):
         return Enum(node.strings)
     if isinstance(node, AnyOf):
@@ -619,7 +659,20 @@ def format_param(path: Path) -> str:
 # --- invalid bodies -------------------------------------------------------------------------------------
 
 
-_FAULT_KINDS = ("wrong_type", "range", "bad_enum", "missing", "unknown", "no_server", "empty_array", "pattern")
+_FAULT_KINDS = (
+    "wrong_type",
+    "range",
+    "bad_enum",
+    "missing",
+    "unknown",
+    "no_server",
+    "empty_array",
+    "pattern",
+    "too_long",
+    "base64",
+    "too_many",
+    "key_too_long",
+)
 
 
 class InvalidBody(tuple[dict[str, Any], str, str]):
@@ -720,10 +773,6 @@ class _Site:
     known: frozenset[str] = frozenset()
 
 
-def _sites(body: dict[str, Any]) -> list[_Site]:
-    return list(_model_sites("Body", body, ()))
-
-
 def _model_sites(name: str, value: dict[str, Any], path: Path, tags: tuple[str, ...] = ()) -> Iterator[_Site]:
     model = MODELS[name]
     yield _Site("unknown", path, known=frozenset(model.fields))
@@ -738,6 +787,12 @@ def _model_sites(name: str, value: dict[str, Any], path: Path, tags: tuple[str, 
             union_tag = Enum(tags)
             yield _Site("wrong_type", child, union_tag)
             yield _Site("bad_enum", child, union_tag, allowed=tags)
+            continue
+        if key in model.choices:
+            # Like the tag: reported against every value that chooses a model.
+            choice = Enum(model.choices[key])
+            yield _Site("wrong_type", child, choice)
+            yield _Site("bad_enum", child, choice, allowed=choice.values)
             continue
         yield from _field_sites(node, child)
         item = value.get(key)
@@ -760,6 +815,14 @@ def _field_sites(node: Node, path: Path) -> Iterator[_Site]:
         yield _Site("empty_array", path, node)
     if isinstance(node, Pattern):
         yield _Site("pattern", path, node)
+    if isinstance(node, Str) and node.max_len is not None:
+        yield _Site("too_long", path, node)
+    if isinstance(node, Base64):
+        yield _Site("base64", path, node)
+    if isinstance(node, Map) and node.max_pairs is not None:
+        yield _Site("too_many", path, node)
+    if isinstance(node, Map) and node.key_max_len is not None:
+        yield _Site("key_too_long", path, node)
 
 
 def _value_sites(node: Node, value: Any, path: Path) -> Iterator[_Site]:
@@ -878,6 +941,85 @@ def _apply(draw: Draw, body: dict[str, Any], site: _Site, unknown_keys: st.Searc
             f"Expected a string that matches the pattern '{node.regex}'."
         )
         return InvalidBody(mutated, "invalid_value", param, message, "pattern mismatch")
+    return _apply_limit(draw, mutated, parent, key, site, param)
+
+
+_BASE64_DATA = st.binary(max_size=30).map(lambda data: base64.b64encode(data).decode())
+#: Characters that are not in the base64 alphabet (``=`` is left out: Python tolerates a few stray ones).
+_NOT_BASE64 = st.sampled_from(("!", "*", "-", "_", " ", ".", "\n", "\t", "\u00e9", "\u4e2d", "\x00"))
+
+
+@st.composite
+def _not_base64(draw: Draw) -> str:
+    """Text that is not standard, padded base64: a foreign character, a length of 4n+1, or missing padding."""
+    data = draw(_BASE64_DATA)
+    how = draw(st.sampled_from(("foreign", "length", "padding")))
+    if how == "foreign":
+        at = draw(st.integers(0, len(data)))
+        return data[:at] + draw(_NOT_BASE64) + data[at:]
+    if how == "length":
+        return _length_fault(data)
+    tail = base64.b64encode(draw(st.binary(min_size=1, max_size=2))).decode().rstrip("=")
+    return data + tail
+
+
+def _length_fault(data: str) -> str:
+    """Base64 data with one character more than a multiple of four (no padding can fix that)."""
+    stripped = data.rstrip("=")
+    return stripped + "A" * ((1 - len(stripped)) % 4)
+
+
+#: Characters a too-long string is made of (any printable text; lengths count code points).
+_LONG_TEXT = st.text(st.characters(exclude_categories=("Cc", "Cs", "Co", "Cn")), min_size=1, max_size=4)
+
+
+def _long_string(draw: Draw, length: int) -> str:
+    unit = draw(_LONG_TEXT)
+    return (unit * length)[:length]
+
+
+def _apply_limit(
+    draw: Draw, mutated: dict[str, Any], parent: Any, key: str | int, site: _Site, param: str
+) -> InvalidBody:
+    """The faults of length, count and encoding limits (set on ``parent[key]``)."""
+    node = site.node
+    if site.kind == "too_long":
+        assert isinstance(node, Str)
+        assert node.max_len is not None
+        value = _long_string(draw, draw(st.integers(node.max_len + 1, node.max_len + 40)))
+        parent[key] = value
+        message = (
+            f"Invalid '{param}': string too long. Expected a string with maximum length {node.max_len}, "
+            f"but got a string with length {len(value)} instead."
+        )
+        return InvalidBody(mutated, "string_above_max_length", param, message, "string too long")
+    if site.kind == "base64":
+        parent[key] = draw(_not_base64())
+        message = (
+            f"Invalid '{param}'. Expected base64-encoded audio bytes (mono PCM16 at 24kHz) but got an invalid value."
+        )
+        return InvalidBody(mutated, "invalid_value", param, message, "not base64")
+    if site.kind == "too_many":
+        assert isinstance(node, Map)
+        assert node.max_pairs is not None
+        count = draw(st.integers(node.max_pairs + 1, node.max_pairs + 4))
+        parent[key] = {f"key{index}": "value" for index in range(count)}
+        message = (
+            f"Invalid '{param}': too many properties. Expected an object with at most {node.max_pairs} "
+            f"properties, but got an object with {count} properties instead."
+        )
+        return InvalidBody(mutated, "object_above_max_properties", param, message, "too many pairs")
+    if site.kind == "key_too_long":
+        assert isinstance(node, Map)
+        assert node.key_max_len is not None
+        long_key = _long_string(draw, draw(st.integers(node.key_max_len + 1, node.key_max_len + 20)))
+        parent[key] = {long_key: "value"}
+        message = (
+            f"Invalid property name in '{param}': '{long_key}' is too long. Expected a string with maximum "
+            f"length {node.key_max_len}, but got a string with length {len(long_key)} instead."
+        )
+        child = f"{param}.{long_key}"
+        return InvalidBody(mutated, "string_above_max_length", child, message, "key too long")
     raise AssertionError(site.kind)  # pragma: no cover
 
 
@@ -905,47 +1047,92 @@ def invalid_bodies(
     its range; ``bad_enum``, an unsupported enum string; ``missing``, a required key removed (or set
     to null); ``unknown``, an unknown key in any object (named by ``unknown_keys``); ``no_server``, an
     MCP tool with none of its server keys; ``empty_array``, an empty array where one item is the
-    minimum; ``pattern``, a ``tunnel_id`` off its pattern.
+    minimum; ``pattern``, a ``tunnel_id`` off its pattern; and for schemas that have them, ``too_long``
+    (a string over its maximum length), ``base64`` (audio that is not base64), ``too_many`` (a map with
+    too many pairs) and ``key_too_long`` (a map key over its maximum length).
+    """
+    return invalid_objects("Body", valid_bodies(), kinds=kinds, unknown_keys=unknown_keys)
+
+
+def register_models(models: dict[str, Model]) -> None:
+    """Add another schema's models to the table (names must be new)."""
+    clash = set(models) & set(MODELS)
+    assert not clash, f"models already registered: {sorted(clash)}"
+    MODELS.update(models)
+
+
+def objects_of(name: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Valid objects of the model ``name``."""
+    return _model_values(name)
+
+
+def invalid_objects(
+    name: str,
+    valid: st.SearchStrategy[dict[str, Any]],
+    *,
+    tags: tuple[str, ...] = (),
+    kinds: tuple[str, ...] = _FAULT_KINDS,
+    unknown_keys: st.SearchStrategy[str] | None = None,
+) -> st.SearchStrategy[InvalidBody]:
+    """A ``valid`` object of model ``name`` with exactly one fault (see :func:`invalid_bodies`).
+
+    ``tags`` are the values the error lists when the object's own ``type`` is wrong (a ``tagged`` model).
     """
 
     @st.composite
     def build(draw: Draw) -> InvalidBody:
-        body = draw(valid_bodies())
-        sites = [site for site in _sites(body) if site.kind in kinds]
+        value = draw(valid)
+        sites = [site for site in _model_sites(name, value, (), tags) if site.kind in kinds]
         # Pick the kind of fault first, so that the many places an unknown key fits do not crowd out the rest.
         present = sorted({site.kind for site in sites}, key=_FAULT_KINDS.index)
         kind = draw(st.sampled_from(present))
         site = draw(st.sampled_from([site for site in sites if site.kind == kind]))
-        return _apply(draw, body, site, unknown_keys)
+        return _apply(draw, value, site, unknown_keys)
 
     return build()
 
 
-@st.composite
-def json_bodies_with_a_random_subtree(draw: Draw) -> dict[str, Any]:
+def json_bodies_with_a_random_subtree() -> st.SearchStrategy[dict[str, Any]]:
     """A valid body with one value (anywhere) replaced by arbitrary JSON, or one key added."""
-    body = draw(valid_bodies())
-    places: list[tuple[Any, Any]] = []
+    return with_a_random_subtree(valid_bodies(), st.one_of(KEYS, st.sampled_from(ALL_FIELD_NAMES)))
 
-    def collect(value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                places.append((value, key))
-                collect(item)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                places.append((value, index))
-                collect(item)
 
-    collect(body)
-    if not places or draw(st.booleans()):
-        containers = [body, *(c[k] for c, k in places if isinstance(c[k], dict))]
-        container = draw(st.sampled_from(containers))
-        container[draw(st.one_of(KEYS, st.sampled_from(ALL_FIELD_NAMES)))] = draw(arbitrary_json(8))
-    else:
-        container, key = draw(st.sampled_from(places))
-        container[key] = draw(arbitrary_json(8))
-    return body
+def with_a_random_subtree(
+    objects: st.SearchStrategy[dict[str, Any]], keys: st.SearchStrategy[str]
+) -> st.SearchStrategy[dict[str, Any]]:
+    """An object of ``objects`` with one value (anywhere) replaced by arbitrary JSON, or one key (of ``keys``) added."""
+
+    @st.composite
+    def build(draw: Draw) -> dict[str, Any]:
+        body = draw(objects)
+        places: list[tuple[Any, Any]] = []
+
+        def collect(value: Any) -> None:
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    places.append((value, key))
+                    collect(item)
+            elif isinstance(value, list):
+                for index, item in enumerate(value):
+                    places.append((value, index))
+                    collect(item)
+
+        collect(body)
+        if not places or draw(st.booleans()):
+            containers = [body, *(c[k] for c, k in places if isinstance(c[k], dict))]
+            container = draw(st.sampled_from(containers))
+            container[draw(keys)] = draw(arbitrary_json(8))
+        else:
+            container, key = draw(st.sampled_from(places))
+            container[key] = draw(arbitrary_json(8))
+        return body
+
+    return build()
+
+
+def described(value: Any) -> str:
+    """How OpenAI names the JSON type of ``value`` in "but got ... instead"."""
+    return "null" if value is None else _GOT[_json_type(value)]
 
 
 # --- reading a body along the schema (for checking errors on arbitrary bodies) ---------------------------------
@@ -955,7 +1142,8 @@ def _resolve_loose(node: Node, value: Any) -> Node | None:
     """Like ``_resolve``, for any value: ``None`` when the value picks no branch."""
     if isinstance(node, Tagged):
         if isinstance(value, dict) and isinstance(value.get("type"), str) and value["type"] in node.tags:
-            return Ref(model=dict(node.kinds)[value["type"]])
+            name = _tagged_model(node, value)
+            return Ref(model=name) if name is not None else None
         return Enum(node.strings) if isinstance(value, str) and node.strings else None
     if isinstance(node, AnyOf):
         matching = [option for option in node.options if _json_type(value) in _accepted(option)]

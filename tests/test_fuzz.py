@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import os
 import re
 import sys
@@ -38,6 +37,7 @@ from mockserver.defaults import DEFAULT_INSTRUCTIONS
 from mockserver.openapi import control_openapi
 from mockserver.testing import MockServer
 from tests import strategies as strats
+from tests.helpers import ErrorRecords, server_errors
 from tests.test_sdk import assert_matches_official_response_schema
 
 # --- tiers ----------------------------------------------------------------------------------------------
@@ -100,23 +100,6 @@ INVALID_JSON = (
 GOT = r"(null|a string|an integer|a decimal number|a boolean|an array|an object)"
 
 
-class ErrorRecords(logging.Handler):
-    """Collects ERROR records of the server's loggers (``mockserver``'s "unhandled error", aiohttp's)."""
-
-    LOGGERS = ("mockserver", "aiohttp")
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def describe(self) -> str:
-        formatter = logging.Formatter("%(name)s %(levelname)s: %(message)s")
-        return "\n".join(formatter.format(record) for record in self.records)
-
-
 class Fuzz:
     """The module's server, a keep-alive client, the server's error log and the case counters."""
 
@@ -169,19 +152,14 @@ class Fuzz:
 
 @pytest.fixture(scope="module")
 def fuzz_module() -> Iterator[Fuzz]:
-    errors = ErrorRecords()
-    loggers = [logging.getLogger(name) for name in ErrorRecords.LOGGERS]
-    for logger in loggers:
-        logger.addHandler(errors)
     # Scripted latency and hangs are capped at 50 ms, so a stray rule cannot stall the run.
     with (
+        server_errors() as errors,
         MockServer(seed=20260821, latency_max_ms=50) as server,
         httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client,
     ):
         fuzz = Fuzz(server, client, errors)
         yield fuzz
-    for logger in loggers:
-        logger.removeHandler(errors)
     path = os.environ.get("FUZZ_STATS_FILE")
     if path:
         with open(path, "w") as handle:

@@ -5,7 +5,7 @@ What production does is in GROUND_TRUTH §7 (refusals, session.created) and §5.
 event these tests receive goes through :func:`check_event`: an ``event_`` + 21 alphanumerics id, and
 validation against the official SDK's ``RealtimeServerEvent`` union.
 
-Everything here talks to 127.0.0.1 only, and every wait is bounded by ``TIMEOUT``.
+The client helpers are in ``tests/realtime_client.py``.
 """
 
 from __future__ import annotations
@@ -19,261 +19,39 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
-import pydantic
 import pytest
 from aiohttp import WSMsgType
 from openai import AsyncOpenAI
-from openai.types.realtime import RealtimeServerEvent
 
 from mockserver.testing import MockServer
 
-#: Every wait in this module ends within this many seconds.
-TIMEOUT = 5.0
-
-EVENT_ID = re.compile(r"^event_[A-Za-z0-9]{21}$")
-CALL_LOCATION = re.compile(r"^/v1/realtime/calls/(rtc_[0-9a-f]{32})$")
-SERVER_EVENTS: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RealtimeServerEvent)
-
-API_KEYS_URL = "https://platform.openai.com/account/api-keys"
-#: GROUND_TRUTH §5.2, the long form (no Authorization header on a REST call).
-MISSING_KEY_MESSAGE = (
-    "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth "
-    "(i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the "
-    "API from your browser and are prompted for a username and password. You can obtain an API key from "
-    "https://platform.openai.com/account/api-keys."
+from .realtime_client import (
+    API_KEYS_URL,
+    CALL_LOCATION,
+    HELLO_ITEM,
+    MISSING_KEY_MESSAGE,
+    MODEL,
+    SDP_OFFER,
+    SK,
+    TIMEOUT,
+    UNKNOWN_EVENT_MESSAGE,
+    Socket,
+    assert_openai_error,
+    bearer,
+    check_event,
+    connect,
+    masked,
+    mint,
+    mint_key,
+    refusal,
+    session,
+    without_expiry,
+    ws_url,
 )
-#: GROUND_TRUTH §5.3, verbatim.
-UNKNOWN_EVENT_MESSAGE = (
-    "Invalid value: 'nope'. Supported values are: 'session.update', 'session.close', 'input_audio_buffer.append', "
-    "'session.input_audio_buffer.append', 'input_audio_buffer.commit', 'input_audio_buffer.clear', "
-    "'conversation.item.create', 'conversation.item.truncate', 'conversation.item.delete', "
-    "'conversation.item.retrieve', 'response.create', and 'response.cancel'."
-)
-
-#: The SDK types ``session.created`` / ``session.updated`` with the *request* shape of a session, which has
-#: no ``id``, ``object`` or ``expires_at``; the GA spec's ``session.created`` example has all three. These are
-#: the only fields the SDK's models may find unknown.
-SDK_SESSION_EXTRAS = frozenset({"$.session.id", "$.session.object", "$.session.expires_at"})
-
-SK = "sk-test"
-MODEL = "gpt-realtime"
-HELLO_ITEM = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello!"}]}
-
-#: A small but realistic browser offer: one audio m-line and the data channel, BUNDLEd, mids 0 and 1.
-SDP_OFFER = (
-    "\r\n".join(
-        [
-            "v=0",
-            "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
-            "s=-",
-            "t=0 0",
-            "a=group:BUNDLE 0 1",
-            "a=extmap-allow-mixed",
-            "a=msid-semantic: WMS 5a8c2f0e-7d1b-4a3e-9c6f-2b1d0e9f8a7c",
-            "m=audio 9 UDP/TLS/RTP/SAVPF 111 0 8",
-            "c=IN IP4 0.0.0.0",
-            "a=rtcp:9 IN IP4 0.0.0.0",
-            "a=ice-ufrag:Fq3b",
-            "a=ice-pwd:0pN4dXvA6l8wJ2gYkTq1RzEm",
-            "a=ice-options:trickle",
-            "a=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:"
-            "D0:A1:2C:19:08",
-            "a=setup:actpass",
-            "a=mid:0",
-            "a=sendrecv",
-            "a=msid:5a8c2f0e-7d1b-4a3e-9c6f-2b1d0e9f8a7c 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
-            "a=rtcp-mux",
-            "a=rtpmap:111 opus/48000/2",
-            "a=fmtp:111 minptime=10;useinbandfec=1",
-            "a=rtpmap:0 PCMU/8000",
-            "a=rtpmap:8 PCMA/8000",
-            "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
-            "c=IN IP4 0.0.0.0",
-            "a=ice-ufrag:Fq3b",
-            "a=ice-pwd:0pN4dXvA6l8wJ2gYkTq1RzEm",
-            "a=ice-options:trickle",
-            "a=fingerprint:sha-256 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:"
-            "D0:A1:2C:19:08",
-            "a=setup:actpass",
-            "a=mid:1",
-            "a=sctp-port:5000",
-            "a=max-message-size:262144",
-        ]
-    )
-    + "\r\n"
-)
-
-
-# --- checking server events ---------------------------------------------------------------------------
-
-
-def unknown_fields(value: Any, path: str = "$") -> list[str]:
-    """Dotted paths of fields the SDK's models kept as extras (fields its types do not declare)."""
-    found: list[str] = []
-    if isinstance(value, pydantic.BaseModel):
-        found += [f"{path}.{name}" for name in value.model_extra or {}]
-        for name in type(value).model_fields:
-            found += unknown_fields(getattr(value, name), f"{path}.{name}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += unknown_fields(item, f"{path}[{index}]")
-    return found
-
-
-def check_event(event: dict[str, Any]) -> Any:
-    """A server event as production's would be: a well-formed id, valid against the SDK's types."""
-    assert isinstance(event.get("event_id"), str), event
-    assert EVENT_ID.fullmatch(event["event_id"]), event["event_id"]
-    parsed = SERVER_EVENTS.validate_python(event, strict=False)
-    assert parsed.type == event["type"], (type(parsed).__name__, event["type"])
-    assert set(unknown_fields(parsed)) <= SDK_SESSION_EXTRAS, (event["type"], unknown_fields(parsed))
-    return parsed
-
-
-def without_expiry(session: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in session.items() if key != "expires_at"}
-
-
-def masked(key: str) -> str:
-    """A regex for ``key`` as OpenAI echoes it: first 8 characters, stars, last 4 (GROUND_TRUTH §5.2)."""
-    return re.escape(key[:8]) + r"\*+" + re.escape(key[-4:])
-
-
-# --- connecting ---------------------------------------------------------------------------------------
-
-
-def ws_url(mock: MockServer, query: str = f"model={MODEL}") -> str:
-    url = mock.base_url.replace("http://", "ws://", 1) + "/realtime"
-    return f"{url}?{query}" if query else url
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-class Socket:
-    """An aiohttp client WebSocket speaking JSON events; every received event is checked and kept."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.received: list[dict[str, Any]] = []
-
-    async def send(self, event: Mapping[str, Any]) -> None:
-        await self.ws.send_str(json.dumps(event))
-
-    async def recv(self) -> dict[str, Any]:
-        message = await self.ws.receive(timeout=TIMEOUT)
-        assert message.type == WSMsgType.TEXT, f"expected a text frame, got {message!r}"
-        event = json.loads(message.data)
-        assert isinstance(event, dict), event
-        check_event(event)
-        self.received.append(event)
-        return event
-
-    async def recv_n(self, count: int) -> list[dict[str, Any]]:
-        return [await self.recv() for _ in range(count)]
-
-    async def until(self, event_type: str, limit: int = 200) -> list[dict[str, Any]]:
-        """Events up to and including the first one of ``event_type``."""
-        events: list[dict[str, Any]] = []
-        for _ in range(limit):
-            events.append(await self.recv())
-            if events[-1]["type"] == event_type:
-                return events
-        raise AssertionError(f"no {event_type} within {limit} events: {[e['type'] for e in events]}")
-
-    async def ask(self, event: Mapping[str, Any], count: int = 1) -> list[dict[str, Any]]:
-        await self.send(event)
-        return await self.recv_n(count)
-
-
-@asynccontextmanager
-async def connect(
-    http: aiohttp.ClientSession,
-    url: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    protocols: Sequence[str] = (),
-) -> AsyncIterator[Socket]:
-    ws = await asyncio.wait_for(
-        http.ws_connect(url, headers=headers, protocols=tuple(protocols), autoping=True), TIMEOUT
-    )
-    try:
-        yield Socket(ws)
-    finally:
-        await asyncio.wait_for(ws.close(), TIMEOUT)
-
-
-@asynccontextmanager
-async def session(http: aiohttp.ClientSession, mock: MockServer, key: str = SK, query: str = f"model={MODEL}") -> Any:
-    """An open Realtime session whose ``session.created`` has been read (``socket.received[0]``)."""
-    async with connect(http, ws_url(mock, query), headers=bearer(key)) as socket:
-        created = await socket.recv()
-        assert created["type"] == "session.created", created
-        yield socket
-
-
-async def mint(http: aiohttp.ClientSession, mock: MockServer, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
-    """``POST /v1/realtime/client_secrets`` with the server key: status and JSON body."""
-    async with http.post(f"{mock.base_url}/realtime/client_secrets", json=body, headers=bearer(SK)) as response:
-        return response.status, await response.json()
-
-
-async def mint_key(http: aiohttp.ClientSession, mock: MockServer, **session: Any) -> tuple[str, dict[str, Any]]:
-    status, body = await mint(http, mock, {"session": {"type": "realtime", "model": MODEL, **session}})
-    assert status == 200, body
-    return body["value"], body["session"]
-
-
-async def refusal(
-    http: aiohttp.ClientSession,
-    url: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    protocols: Sequence[str] = (),
-) -> tuple[dict[str, Any], int | None, str]:
-    """The one ``error`` event of a refused connection, then its close code and reason."""
-    async with connect(http, url, headers=headers, protocols=protocols) as socket:
-        error = await socket.recv()
-        closing = await socket.ws.receive(timeout=TIMEOUT)
-        assert closing.type == WSMsgType.CLOSE, closing
-        assert closing.data == socket.ws.close_code
-        return error, socket.ws.close_code, closing.extra
-
-
-def assert_openai_error(
-    event: dict[str, Any], *, code: str | None, message: str | None = None, param: str | None = None
-) -> dict[str, Any]:
-    assert event["type"] == "error", event
-    error = event["error"]
-    assert set(error) == {"type", "code", "message", "param", "event_id"}, error
-    assert error["type"] == "invalid_request_error", error
-    assert error["code"] == code, error
-    assert error["param"] == param, error
-    if message is not None:
-        assert error["message"] == message, error
-    return error
-
-
-# --- fixtures -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def mock() -> AsyncIterator[MockServer]:
-    async with MockServer(seed=4242) as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
 
 # --- a. the official SDK: mint, connect, session.created ---------------------------------------------
 
@@ -488,12 +266,13 @@ async def test_non_json_frame_is_an_error_event_and_the_socket_stays_open(
     async with session(http, mock) as socket:
         await socket.ws.send_str("this is not JSON {")
         event = await socket.recv()
-        assert event["type"] == "error", event
-        assert event["error"]["type"] == "invalid_request_error"
-        assert event["error"]["event_id"] is None
+        error = assert_openai_error(event, code="invalid_json")
+        assert error["message"].startswith("Invalid event: failed to parse JSON value. "), error
+        assert error["event_id"] is None
 
         (event,) = await socket.ask({"event_id": "evt_no_type"})
-        assert_openai_error(event, code="missing_required_parameter", param="type")
+        error = assert_openai_error(event, code="invalid_event", message="The 'type' field is missing.")
+        assert error["event_id"] == "evt_no_type"
 
         (cleared,) = await socket.ask({"type": "input_audio_buffer.clear", "event_id": "evt_clear"})
         assert cleared["type"] == "input_audio_buffer.cleared"
@@ -503,7 +282,7 @@ async def test_non_json_frame_is_an_error_event_and_the_socket_stays_open(
 #: (the client's frame, the error's code, its param) for events the server cannot act on.
 MALFORMED_EVENTS: list[tuple[str, str, str | None]] = [
     ('["session.update"]', "invalid_type", None),
-    ('{"type": 7}', "invalid_value", "type"),
+    ('{"type": 7}', "invalid_type", "type"),
     ('{"type": "conversation.item.create"}', "missing_required_parameter", "item"),
     ('{"type": "conversation.item.create", "item": "hello"}', "invalid_type", "item"),
     ('{"type": "conversation.item.create", "item": {"type": "note"}}', "invalid_value", "item.type"),
@@ -522,7 +301,8 @@ async def test_malformed_events_are_error_events(mock: MockServer, http: aiohttp
             assert_openai_error(event, code=code, param=param)
         await socket.ws.send_bytes(b'{"type": "input_audio_buffer.clear"}')
         event = await socket.recv()
-        assert event["type"] == "error", event
+        message = "Expected a text WebSocket message; binary frames are not supported."
+        assert_openai_error(event, code="invalid_event", message=message)
         (cleared,) = await socket.ask({"type": "input_audio_buffer.clear"})
         assert cleared["type"] == "input_audio_buffer.cleared"
 
@@ -543,11 +323,12 @@ TEXT_RESPONSE = [
     "conversation.item.added",
     "response.content_part.added",
 ]
+#: conversation.item.done comes before response.output_item.done (SESSION_TRUTH §2a, observed live).
 TEXT_RESPONSE_END = [
     "response.output_text.done",
     "response.content_part.done",
-    "response.output_item.done",
     "conversation.item.done",
+    "response.output_item.done",
     "response.done",
 ]
 
@@ -558,6 +339,7 @@ async def text_turn(socket: Socket) -> tuple[str, list[dict[str, Any]]]:
     assert (added["type"], done["type"]) == ("conversation.item.added", "conversation.item.done")
     await socket.send({"type": "response.create"})
     events = await socket.until("response.done")
+    assert (await socket.recv())["type"] == "rate_limits.updated"
     text = events[-1]["response"]["output"][0]["content"][0]
     return text.get("text", text.get("transcript")), events
 
@@ -612,8 +394,8 @@ async def test_audio_response_streams_transcript_and_audio(mock: MockServer, htt
         assert types[:4] == TEXT_RESPONSE
         assert types[-4:] == [
             "response.content_part.done",
-            "response.output_item.done",
             "conversation.item.done",
+            "response.output_item.done",
             "response.done",
         ]
         assert "response.output_text.delta" not in types
@@ -683,7 +465,12 @@ async def test_cancel_stops_a_streaming_response(mock: MockServer, http: aiohttp
         assert done["status_details"] == {"type": "cancelled", "reason": "client_cancelled"}
         assert all(e.get("response", {}).get("id", done["id"]) == done["id"] for e in events)
         types = [e["type"] for e in events]
-        assert "response.output_text.done" not in types
+        # What was open is flushed with what was streamed (SESSION_TRUTH §2e), never the whole reply.
+        if "response.content_part.added" in types:
+            streamed = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+            (text_done,) = [e for e in events if e["type"] == "response.output_text.done"]
+            assert text_done["text"] == streamed
+        assert (await socket.recv())["type"] == "rate_limits.updated"
 
         # Nothing more of that response arrives: the next event is the answer to the next client event.
         (cleared,) = await socket.ask({"type": "input_audio_buffer.clear"})
@@ -721,7 +508,7 @@ async def test_cancel_with_nothing_active_is_an_error(mock: MockServer, http: ai
 
         # After a finished response there is nothing to cancel either.
         await socket.send({"type": "response.create"})
-        await socket.until("response.done")
+        await socket.until("rate_limits.updated")
         (event,) = await socket.ask({"type": "response.cancel"})
         assert_openai_error(event, code="response_cancel_not_active")
 
@@ -804,30 +591,50 @@ async def test_item_retrieve_truncate_delete(mock: MockServer, http: aiohttp.Cli
         (deleted,) = await socket.ask({"type": "conversation.item.delete", "item_id": user_item["id"]})
         assert deleted == {**deleted, "type": "conversation.item.deleted", "item_id": user_item["id"]}
         (gone,) = await socket.ask({"type": "conversation.item.retrieve", "item_id": user_item["id"]})
-        assert_openai_error(gone, code="item_not_found", param="item_id")
+        assert_openai_error(
+            gone,
+            code="item_retrieve_invalid_item_id",
+            message=f"Error retrieving item: the item with id '{user_item['id']}' does not exist.",
+        )
 
 
 @pytest.mark.parametrize(
-    "event",
+    ("event", "code", "action"),
     [
-        {"type": "conversation.item.retrieve", "item_id": "item_doesnotexist0000000"},
-        {"type": "conversation.item.delete", "item_id": "item_doesnotexist0000000"},
-        {
-            "type": "conversation.item.truncate",
-            "item_id": "item_doesnotexist0000000",
-            "content_index": 0,
-            "audio_end_ms": 0,
-        },
+        (
+            {"type": "conversation.item.retrieve", "item_id": "item_doesnotexist0000000"},
+            "item_retrieve_invalid_item_id",
+            "retrieving",
+        ),
+        (
+            {"type": "conversation.item.delete", "item_id": "item_doesnotexist0000000"},
+            "item_delete_invalid_item_id",
+            "deleting",
+        ),
+        (
+            {
+                "type": "conversation.item.truncate",
+                "item_id": "item_doesnotexist0000000",
+                "content_index": 0,
+                "audio_end_ms": 0,
+            },
+            "item_truncate_invalid_item_id",
+            "truncating",
+        ),
     ],
     ids=["retrieve", "delete", "truncate"],
 )
-async def test_unknown_item_is_item_not_found(
-    mock: MockServer, http: aiohttp.ClientSession, event: dict[str, Any]
+async def test_unknown_item_is_an_error(
+    mock: MockServer, http: aiohttp.ClientSession, event: dict[str, Any], code: str, action: str
 ) -> None:
+    """The codes and texts observed live (SESSION_TRUTH §3: P4 for delete and retrieve, by pattern for truncate)."""
     async with session(http, mock) as socket:
         (answer,) = await socket.ask({**event, "event_id": "evt_item"})
-        error = assert_openai_error(answer, code="item_not_found", param="item_id")
-        assert "item_doesnotexist0000000" in error["message"]
+        error = assert_openai_error(
+            answer,
+            code=code,
+            message=f"Error {action} item: the item with id 'item_doesnotexist0000000' does not exist.",
+        )
         assert error["event_id"] == "evt_item"
 
 

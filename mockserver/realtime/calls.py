@@ -22,7 +22,7 @@ from ..middleware import scope_of
 from ..schemas import validate_model
 from ..schemas.requests import RealtimeCreateClientSecretRequest
 from ..secrets import ClientSecret
-from .websocket import remember_session
+from .sessions import remember_session
 
 __all__ = ["create_call", "sdp_answer"]
 

@@ -1,41 +1,41 @@
-"""Using a minted key: the Realtime WebSocket (``GET /v1/realtime``) and WebRTC signalling
-(``POST /v1/realtime/calls``).
+"""The Realtime WebSocket (``GET /v1/realtime``): a thin transport over the conversation engine.
 
 As production does (GROUND_TRUTH §7), a WebSocket upgrade always succeeds; a bad key,
 a missing or unsupported model, or the retired beta header then get one ``error``
-event and a close with code 3000 or 4000 and the observed reason.
+event and a close with code 3000 or 4000 and the observed reason. Otherwise each text
+frame goes to the engine (``engine.RealtimeEngine``) and each server event it emits
+goes out in order, through the connection's faults, into the journal.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from ..auth import api_key_from_header
-from ..body import parse_json
 from ..defaults import realtime_session, transcription_session
 from ..errors import OpenAIError, incorrect_api_key
+from ..journal import JournalEntry
 from ..keys import EXCHANGE, STATE, WS_FAULTS
-from ..secrets import ClientSecret
+from ..middleware import scope_of
+from ..schemas.requests import REALTIME_MODELS
 from ..state import MockState
-from .conversation import RealtimeConversation, error_event, faker_text, is_supported_model
+from .events import FRAME_MAX_BYTES, error_event
+from .recording import EventLog
+from .sessions import Opening, new_engine
 
-__all__ = ["connect", "remember_session"]
+__all__ = ["connect", "is_supported_model"]
 
 log = logging.getLogger("mockserver")
 
 SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
-_DELTA_TYPES = frozenset({"response.output_text.delta", "response.output_audio_transcript.delta"})
-#: Journal entries keep at most this many events of a connection.
-JOURNAL_EVENTS = 500
-#: Sessions remembered per secret.
-SESSIONS_PER_SECRET = 100
+#: Model families that speak the Realtime protocol, besides the spec's enum.
+_REALTIME_PREFIXES = ("gpt-realtime", "gpt-4o-realtime", "gpt-4o-mini-realtime", "gpt-audio")
 EXAMPLE_MODEL = "gpt-realtime-1.5"
 
 
@@ -46,11 +46,9 @@ class _Refusal:
     reason: str
 
 
-@dataclass(frozen=True)
-class _Opening:
-    session: dict[str, Any]
-    request: dict[str, Any]
-    secret: ClientSecret | None
+def is_supported_model(model: str) -> bool:
+    """Whether ``?model=`` names a Realtime model (the spec's list, or one of its families)."""
+    return model in REALTIME_MODELS or model.startswith(_REALTIME_PREFIXES)
 
 
 def _key_from_request(request: web.Request) -> str | None:
@@ -68,7 +66,7 @@ def _invalid_key(key: str) -> _Refusal:
     return _Refusal(incorrect_api_key(key), 3000, "invalid_request_error.invalid_api_key")
 
 
-def _open(request: web.Request, state: MockState) -> _Opening | _Refusal:
+def _open(request: web.Request, state: MockState) -> Opening | _Refusal:
     """What this connection opens, or why it is refused (in production's order)."""
     if "realtime=v1" in request.headers.get("OpenAI-Beta", ""):
         error = OpenAIError(
@@ -87,12 +85,13 @@ def _open(request: web.Request, state: MockState) -> _Opening | _Refusal:
         # A translation key opens translation sessions only (at /v1/realtime/translations).
         if secret is None or secret.status(now) != "active" or secret.kind != "realtime":
             return _invalid_key(key)
-        return _Opening(secret.session, secret.session_request, secret)
+        return Opening(secret.session, secret.session_request, secret, secret.scope)
     if state.settings.api_keys and key not in state.settings.api_keys:
         return _invalid_key(key)
+    scope = scope_of(request)
     session_id = state.ids.session_id()
     if request.query.get("intent") == "transcription":
-        return _Opening(transcription_session({}, session_id), {"type": "transcription"}, None)
+        return Opening(transcription_session({}, session_id), {"type": "transcription"}, None, scope)
     model = request.query.get("model")
     if not model:
         error = OpenAIError(
@@ -105,20 +104,26 @@ def _open(request: web.Request, state: MockState) -> _Opening | _Refusal:
         error = OpenAIError(400, f'Model "{model}" is not supported in realtime mode.', code="invalid_model")
         return _Refusal(error, 4000, "invalid_request_error.invalid_model")
     asked = {"type": "realtime", "model": model}
-    return _Opening(realtime_session(asked, session_id), asked, None)
+    return Opening(realtime_session(asked, session_id), asked, None, scope)
 
 
 async def connect(request: web.Request) -> web.StreamResponse:
     """``GET /v1/realtime``: a Realtime WebSocket session."""
     state = request.app[STATE]
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-    ws = web.WebSocketResponse(protocols=("realtime",) if "realtime" in offered else (), heartbeat=20.0)
+    ws = web.WebSocketResponse(
+        protocols=("realtime",) if "realtime" in offered else (), heartbeat=20.0, max_msg_size=FRAME_MAX_BYTES
+    )
     if not ws.can_prepare(request).ok:
         raise OpenAIError(
             400, "This endpoint expects a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket).", code=None
         )
     await ws.prepare(request)
     entry = request.get(EXCHANGE)
+    if entry is not None:
+        # Journaled now, not when the socket closes: its events are visible while it is open.
+        entry.status = 101
+        state.journal.record(entry)
     faults = request.get(WS_FAULTS)
     link = _Link(
         ws, request, state, entry, faults.drop_after_events if faults else None, faults.event_delay_ms if faults else 0
@@ -127,90 +132,49 @@ async def connect(request: web.Request) -> web.StreamResponse:
     try:
         opening = _open(request, state)
         if isinstance(opening, _Refusal):
-            await link.send(error_event(state.ids, opening.error))
+            await link.send(error_event(state.ids.event_id(), opening.error, None))
             await ws.close(code=opening.close_code, message=opening.reason.encode())
             link.note("closed", opening.reason)
             return ws
-        await _converse(request, link, opening)
+        await _converse(link, opening)
+    except Exception:
+        # A bug of ours: the socket is already upgraded, so no HTTP error can be written. Log it and close
+        # with 1011 (internal error), as a server does; the server keeps serving.
+        log.exception("unhandled error in a Realtime session")
+        if not ws.closed:
+            await ws.close(code=1011, message=b"internal error")
     finally:
         state.connections.discard(ws)
     return ws
 
 
-async def _converse(request: web.Request, link: _Link, opening: _Opening) -> None:
+async def _converse(link: _Link, opening: Opening) -> None:
     state = link.state
-    conversation = RealtimeConversation.open(
-        state.ids,
-        opening.session,
-        opening.request,
-        state.clock.now(),
-        faker_text(state.seed, state.next_connection()),
-    )
-    if opening.secret is not None:
-        remember_session(opening.secret, conversation.session["id"], "websocket", state.clock.now(), None)
-    await link.send(conversation.session_created())
-
-    def finished(response_id: str) -> None:
-        if conversation.active is not None and conversation.active.id == response_id:
-            conversation.response_finished()
-
-    sender = asyncio.create_task(link.drain(finished, conversation.streamed))
+    engine = new_engine(state, opening, emit=link.send, on_close=link.close_normally, transport="websocket")
+    link.note("session_id", engine.session["id"])
+    if link.entry is not None and link.entry.scope is None and opening.scope is not None:
+        # A browser cannot send X-Mock-Scope: its session belongs to the scope its key was minted in.
+        link.entry.scope = opening.scope
+    await engine.start()
     try:
         async for message in link.ws:
-            if message.type == WSMsgType.TEXT:
-                link.record("client", message.data)
-                if _event_type(message.data) == "session.close":
-                    await link.ws.close(code=1000)
-                    break
-                events = conversation.receive(message.data)
-                # A new response's events are tagged with its id, so a cancel can skip the rest of them.
-                started = bool(events) and events[0]["type"] == "response.created" and conversation.active is not None
-                tag = conversation.active.id if started and conversation.active is not None else None
-                for event in events:
-                    link.queue.put_nowait((event, tag))
-                if conversation.active is not None and conversation.active.cancelled:
-                    link.cancelled.add(conversation.active.id)
-                    conversation.response_finished()
-            elif message.type == WSMsgType.BINARY:
-                link.record("client", message.data)
-                error = OpenAIError(
-                    400, "Binary messages are not supported; send JSON text events.", code="invalid_json"
-                )
-                link.queue.put_nowait((error_event(state.ids, error), None))
-            if link.dropped:
+            if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                await engine.receive(message.data, observe=link.record_client)
+            if link.dropped or link.ws.closed:
                 break
     finally:
-        link.queue.put_nowait(None)
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(sender, timeout=5)
-        if conversation.active is not None:
-            conversation.response_finished()
-
-
-def _event_fields(text: str) -> tuple[object, object]:
-    """A client frame's ``type`` and ``event_id`` (``None`` when it is not a JSON object)."""
-    try:
-        value = parse_json(text.encode())
-    except OpenAIError:
-        return None, None
-    if not isinstance(value, dict):
-        return None, None
-    return value.get("type"), value.get("event_id")
-
-
-def _event_type(text: str) -> object:
-    return _event_fields(text)[0]
+        await engine.close()
 
 
 class _Link:
-    """One socket: sends server events in order (paced, droppable) and journals both directions."""
+    """One socket: sends server events in order (delayed or dropped by faults) and journals both directions."""
 
     def __init__(
         self,
         ws: web.WebSocketResponse,
         request: web.Request,
         state: MockState,
-        entry: Any,
+        entry: JournalEntry | None,
         drop_after: int | None,
         delay_ms: float,
     ) -> None:
@@ -222,40 +186,46 @@ class _Link:
         self.delay_ms = min(delay_ms, state.settings.latency_max_ms)
         self.sent = 0
         self.dropped = False
-        self.queue: asyncio.Queue[tuple[dict[str, Any], str | None] | None] = asyncio.Queue()
-        self.cancelled: set[str] = set()
+        self._lock = asyncio.Lock()
+        self.log: EventLog | None = None
+        if entry is not None and state.journal.enabled:
+            self.log = EventLog()
+            # Read when the journal is listed, so an open connection shows its events as they happen.
+            entry.live["events"] = self.log.events
+            entry.live["events_dropped"] = lambda: self.log.dropped if self.log else 0
 
     async def send(self, event: dict[str, Any]) -> None:
-        if self.dropped or self.ws.closed:
-            return
-        if self.delay_ms > 0:
-            await asyncio.sleep(self.delay_ms / 1000)
-        if self.drop_after is not None and self.sent >= self.drop_after:
-            self._drop()
-            return
-        await self.ws.send_json(event)
-        self.sent += 1
-        self.record("server", event)
+        """Send one server event; concurrent senders (responses, the receive loop) keep their order."""
+        async with self._lock:
+            if self.dropped or self.ws.closed:
+                return
+            if self.delay_ms > 0:
+                await asyncio.sleep(self.delay_ms / 1000)
+            if self.drop_after is not None and self.sent >= self.drop_after:
+                self._drop()
+                return
+            try:
+                await self.ws.send_str(dump_event(event))
+            except ConnectionError:
+                return
+            self.sent += 1
+            if self.log is not None:
+                self.log.record("server", event)
 
-    async def drain(self, finished: Callable[[str], None], streamed: dict[str, list[str]]) -> None:
-        """Send queued events in order; events of a cancelled response are skipped.
+    async def close_normally(self) -> None:
+        """``session.close``: the client asked to end the session."""
+        await self.ws.close(code=1000)
 
-        The text deltas actually sent are kept per response, so a cancellation can report
-        only what the client saw.
-        """
-        while (queued := await self.queue.get()) is not None:
-            event, response_id = queued
-            if response_id is not None and response_id in self.cancelled:
-                continue
-            with contextlib.suppress(ConnectionError):
-                await self.send(event)
-            if response_id is None:
-                continue
-            if event["type"] in _DELTA_TYPES:
-                streamed.setdefault(response_id, []).append(event["delta"])
-            elif event["type"] == "response.done":
-                streamed.pop(response_id, None)
-                finished(response_id)
+    def record_client(self, frame: str | bytes, event: dict[str, Any] | None) -> None:
+        """Journal a client frame: the event as parsed, or what could be told of a frame that did not parse."""
+        if self.log is None:
+            return
+        if event is not None:
+            self.log.record("client", event)
+        elif isinstance(frame, bytes):
+            self.log.record("client", {"type": None, "binary": True, "size": len(frame)})
+        else:
+            self.log.record("client", {"type": None, "size": len(frame), "text": frame[:256]})
 
     def _drop(self) -> None:
         """Drop the connection without a close frame, as a network failure would."""
@@ -265,29 +235,10 @@ class _Link:
         if transport is not None:
             transport.abort()
 
-    def record(self, direction: str, event: Any) -> None:
-        if self.entry is None or not self.state.journal.enabled:
-            return
-        events = self.entry.extra.setdefault("events", [])
-        if len(events) >= JOURNAL_EVENTS:
-            self.entry.extra["events_dropped"] = self.entry.extra.get("events_dropped", 0) + 1
-            return
-        if isinstance(event, bytes):
-            events.append({"direction": direction, "type": None, "event_id": None, "binary": True, "size": len(event)})
-        elif isinstance(event, str):
-            kind, event_id = _event_fields(event)
-            events.append({"direction": direction, "type": kind, "event_id": event_id, "size": len(event)})
-        else:
-            events.append({"direction": direction, "type": event.get("type"), "event_id": event.get("event_id")})
-
     def note(self, what: str, detail: str) -> None:
         if self.entry is not None:
             self.entry.extra[what] = detail
 
 
-def remember_session(secret: ClientSecret, session_id: str, transport: str, now: float, call_id: str | None) -> None:
-    opened: dict[str, Any] = {"session_id": session_id, "transport": transport, "opened_at": int(now)}
-    if call_id is not None:
-        opened["call_id"] = call_id
-    secret.sessions_opened.append(opened)
-    del secret.sessions_opened[:-SESSIONS_PER_SECRET]
+def dump_event(event: dict[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))

@@ -25,6 +25,7 @@ __all__ = [
     "TAG_PREFIX",
     "DecimalRange",
     "IntRange",
+    "MaxLength",
     "OneOf",
     "RequestModel",
     "TaggedUnion",
@@ -43,7 +44,11 @@ TAG_PREFIX = f"\x00{secrets.token_hex(8)}:"
 
 
 def openai_error(code: str, template: str, subpath: str = "") -> PydanticCustomError:
-    """A validation failure with OpenAI's ``code`` and message ``template``."""
+    """A validation failure with OpenAI's ``code`` and message ``template``.
+
+    ``{param}`` in the template becomes the dotted path with ``subpath``; ``{owner}``, the path without it
+    (the object a bad key belongs to).
+    """
     return PydanticCustomError(OPENAI_ERROR, "{template}", {"code": code, "template": template, "subpath": subpath})
 
 
@@ -159,6 +164,21 @@ def DecimalRange(low: float | None = None, high: float | None = None) -> _Constr
     return _Constraint(range_check("decimal", low, high), _bounds(low, high))
 
 
+def MaxLength(limit: int) -> _Constraint:  # noqa: N802
+    """``Annotated[str, MaxLength(n)]``: ``string_above_max_length`` for a longer string (in characters)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > limit:
+            raise openai_error(
+                "string_above_max_length",
+                f"Invalid '{{param}}': string too long. Expected a string with maximum length {limit}, "
+                f"but got a string with length {len(value)} instead.",
+            )
+        return value
+
+    return _Constraint(check, {"maxLength": limit})
+
+
 # --- unions ----------------------------------------------------------------------------------------
 
 #: Picks the branch of a union for a raw value, or returns the error to report.
@@ -177,7 +197,8 @@ class TaggedUnion:
         self.choose = choose
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        members = typing.get_args(source)
+        # A single model (one allowed ``type``) is a union of one.
+        members = typing.get_args(source) or (source,)
         tags = {member: f"{TAG_PREFIX}{index}" for index, member in enumerate(members)}
         # When dumping, the discriminator sees validated values: pick by runtime type.
         by_runtime_type = {typing.get_origin(member) or member: tag for member, tag in tags.items()}

@@ -33,13 +33,21 @@ __all__ = [
     "AudioTranscription",
     "ExpiresAfter",
     "MCPTool",
+    "MaxOutputTokens",
+    "OutputModalities",
+    "Prompt",
+    "RealtimeAudioFormats",
     "RealtimeCreateClientSecretRequest",
     "RealtimeFunctionTool",
+    "RealtimeReasoning",
     "RealtimeSessionCreateRequestGA",
+    "RealtimeTool",
     "RealtimeTranscriptionSessionCreateRequestGA",
     "SemanticVad",
     "ServerVad",
     "SessionRequest",
+    "ToolChoice",
+    "Voice",
 ]
 
 REALTIME_MODELS = (
@@ -194,9 +202,13 @@ def _choose_voice(value: Any) -> Any:
     return invalid_type("a string or an object", value)
 
 
+#: A built-in voice's name (any string) or a custom voice ``{"id": ...}``.
+Voice = Annotated[str | VoiceId, TaggedUnion(_choose_voice)]
+
+
 class RealtimeAudioOutput(RequestModel):
     format: RealtimeAudioFormats | None = None
-    voice: Annotated[str | VoiceId, TaggedUnion(_choose_voice)] | None = None
+    voice: Voice | None = None
     speed: Annotated[float, DecimalRange(0.25, 1.5)] | None = None
 
 
@@ -427,11 +439,14 @@ class Prompt(RequestModel):
     variables: dict[str, PromptVariable] | None = None
 
 
+OutputModalities = Annotated[list[Annotated[str, OneOf("text", "audio")]], Field(fail_fast=True)]
+
+
 class RealtimeSessionCreateRequestGA(RequestModel):
     _nullable = frozenset({"tracing", "prompt"})
 
     type: Annotated[str, OneOf("realtime")]
-    output_modalities: Annotated[list[Annotated[str, OneOf("text", "audio")]], Field(fail_fast=True)] | None = None
+    output_modalities: OutputModalities | None = None
     model: ModelName | None = None
     instructions: str | None = None
     audio: RealtimeAudio | None = None

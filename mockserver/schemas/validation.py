@@ -95,8 +95,10 @@ def first_error(errors: list[ErrorDetails], prefix: str = "") -> OpenAIError:
     ctx: dict[str, Any] = dict(error.get("ctx") or {})
 
     if kind == OPENAI_ERROR:
+        owner = param
         param += ctx.get("subpath", "")
-        return OpenAIError(400, ctx["template"].replace("{param}", param), param=param or None, code=ctx["code"])
+        message = ctx["template"].replace("{param}", param).replace("{owner}", owner)
+        return OpenAIError(400, message, param=param or None, code=ctx["code"])
     if kind in ("missing", "union_tag_not_found"):
         return _missing(param)
     if kind == "extra_forbidden":

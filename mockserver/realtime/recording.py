@@ -1,0 +1,94 @@
+"""What the journal keeps of a Realtime connection's events: their payloads, made safe and bounded.
+
+- Audio (``audio`` of appends and input items, ``delta`` of audio deltas) is replaced by its byte count.
+- Credentials that can travel in events (an MCP tool's ``authorization`` and ``headers``) are masked.
+- Long strings are cut; a connection keeps its first ``HEAD`` events and its latest ``TAIL`` ones.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import mask_key
+
+__all__ = ["HEAD", "MAX_STRING", "TAIL", "EventLog", "safe_payload"]
+
+#: Events kept from the start of a connection, and from its end.
+HEAD = 100
+TAIL = 900
+#: Strings longer than this are cut in the journal.
+MAX_STRING = 4096
+_AUDIO_DELTAS = frozenset({"response.output_audio.delta", "session.output_audio.delta"})
+_SECRET_KEYS = frozenset({"authorization", "api_key", "client_secret"})
+
+
+class EventLog:
+    """The events of one connection, in order: ``{"direction": "client"|"server", **payload}``."""
+
+    def __init__(self) -> None:
+        self.head: list[dict[str, Any]] = []
+        self.tail: deque[dict[str, Any]] = deque(maxlen=TAIL)
+        self.total = 0
+
+    def record(self, direction: str, payload: Mapping[str, Any]) -> None:
+        self.total += 1
+        entry = {"direction": direction, **safe_payload(payload)}
+        if len(self.head) < HEAD:
+            self.head.append(entry)
+        else:
+            self.tail.append(entry)
+
+    def events(self) -> list[dict[str, Any]]:
+        return [*self.head, *self.tail]
+
+    @property
+    def dropped(self) -> int:
+        return self.total - len(self.head) - len(self.tail)
+
+
+def _decoded_size(value: str) -> int:
+    try:
+        return len(base64.b64decode(value, validate=False))
+    except (binascii.Error, ValueError):
+        return len(value)
+
+
+def safe_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of an event fit for the journal (audio as byte counts, secrets masked, strings bounded)."""
+    kind = payload.get("type")
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        if isinstance(value, str) and ((key == "audio") or (key == "delta" and kind in _AUDIO_DELTAS)):
+            out[key] = _decoded_size(value)
+        elif isinstance(value, bytes):
+            out[key] = len(value)
+        else:
+            out[key] = _safe(value, key, 0)
+    return out
+
+
+def _safe(value: Any, key: str, depth: int) -> Any:
+    if depth > 32:
+        return "…"
+    if isinstance(value, Mapping):
+        return {str(k): _safe_entry(str(k), v, depth) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_safe(v, key, depth + 1) for v in value]
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        return value[:MAX_STRING] + f"…({len(value)} characters)"
+    return value
+
+
+def _safe_entry(key: str, value: Any, depth: int) -> Any:
+    lowered = key.lower()
+    if lowered in _SECRET_KEYS and isinstance(value, str):
+        return mask_key(value) if len(value) > 12 else "*" * len(value)
+    if lowered == "headers" and isinstance(value, Mapping):
+        return {str(k): "***" for k in value}
+    if lowered == "audio" and isinstance(value, str):
+        return _decoded_size(value)
+    return _safe(value, key, depth + 1)

@@ -1,0 +1,70 @@
+"""A session's engine, built the same way for every transport (WebSocket, WebRTC data channel)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..secrets import ClientSecret
+from ..state import MockState
+from .engine import Emit, RealtimeEngine
+from .responses import MediaOutput
+from .text import Phrases
+
+__all__ = ["SESSIONS_PER_SECRET", "Opening", "new_engine", "remember_session"]
+
+#: Sessions remembered per secret.
+SESSIONS_PER_SECRET = 100
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What a connection opens: the session (as minted, or defaulted), what was asked, the key's secret."""
+
+    session: Mapping[str, Any]
+    request: Mapping[str, Any]
+    secret: ClientSecret | None
+    #: The scope of the session: the mint's ``X-Mock-Scope`` for an ``ek_`` key, else the connection's own.
+    scope: str | None = None
+
+
+def new_engine(
+    state: MockState,
+    opening: Opening,
+    *,
+    emit: Emit,
+    on_close: Callable[[], Awaitable[None]],
+    transport: str,
+    media: MediaOutput | None = None,
+    call_id: str | None = None,
+) -> RealtimeEngine:
+    """An engine for ``opening`` on this server: seeded words, the server's pace and clock."""
+    connection = state.next_connection()
+    engine = RealtimeEngine.open(
+        opening.session,
+        opening.request,
+        state.clock.now(),
+        ids=state.ids,
+        emit_event=emit,
+        phrases=Phrases(state.seed, connection),
+        rng=random.Random(f"{state.seed}:session:{connection}"),
+        pace=state.settings.realtime_pace,
+        on_close=on_close,
+        now=state.clock.now,
+        scope=opening.scope,
+        media=media,
+    )
+    if opening.secret is not None:
+        remember_session(opening.secret, engine.session["id"], transport, state.clock.now(), call_id)
+    return engine
+
+
+def remember_session(secret: ClientSecret, session_id: str, transport: str, now: float, call_id: str | None) -> None:
+    """Note on the secret that it opened a session (bounded list, shown by ``/__mock/secrets``)."""
+    opened: dict[str, Any] = {"session_id": session_id, "transport": transport, "opened_at": int(now)}
+    if call_id is not None:
+        opened["call_id"] = call_id
+    secret.sessions_opened.append(opened)
+    del secret.sessions_opened[:-SESSIONS_PER_SECRET]
