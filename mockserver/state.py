@@ -1,4 +1,4 @@
-"""The mutable state of one running mock: clock, ids, secrets, journal, fault rules."""
+"""The mutable state of one running mock: clock, ids, secrets, journal, fault rules, scripted replies."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .identity import make_identity
 from .ids import IdFactory
 from .journal import RequestJournal
 from .plans import PlanCache
+from .realtime.replies import ReplyRuleSpec, Scripts
 from .secrets import SecretStore
 from .settings import Settings
 
@@ -36,6 +37,8 @@ class MockState:
     faults: FaultPlan
     chaos: random.Random
     scenario_faults: tuple[FaultRuleSpec, ...] = ()
+    #: Reply rules and transcripts of Realtime sessions (a scenario's included).
+    scripts: Scripts = field(default_factory=Scripts)
     plans: PlanCache = field(default_factory=PlanCache)
     identity: dict[str, str] = field(default_factory=dict)
     #: Headers every response carries, worked out once: the fake account and the seed.
@@ -50,7 +53,12 @@ class MockState:
 
     @classmethod
     def create(
-        cls, settings: Settings, clock: Clock | None = None, scenario_faults: tuple[FaultRuleSpec, ...] = ()
+        cls,
+        settings: Settings,
+        clock: Clock | None = None,
+        scenario_faults: tuple[FaultRuleSpec, ...] = (),
+        scenario_replies: tuple[ReplyRuleSpec, ...] = (),
+        scenario_transcripts: tuple[str, ...] = (),
     ) -> MockState:
         # Without --seed a seed is still chosen (and echoed), so any run can be replayed.
         seed = settings.seed if settings.seed is not None else _stdlib_secrets.randbits(32)
@@ -65,6 +73,7 @@ class MockState:
             faults=FaultPlan(),
             chaos=random.Random(f"{seed}:faults"),
             scenario_faults=scenario_faults,
+            scripts=Scripts(scenario_replies, scenario_transcripts),
         )
         state.identity = make_identity(seed)
         state.static_headers = {
@@ -95,7 +104,8 @@ class MockState:
                 await ws.close(code=1001, message=b"server shutting down")
 
     def reset(self, scope: str | None = None) -> None:
-        """Back to a fresh server; with a scope, forget only that scope's journal, faults and secrets."""
+        """Back to a fresh server; with a scope, forget only that scope's journal, faults, secrets and scripts."""
+        self.scripts.reset(scope)
         if scope is not None:
             self.journal.clear(scope)
             self.faults.clear(scope)

@@ -618,6 +618,13 @@ async def test_control_surface_is_never_faulted(make_client: MakeClient) -> None
         ("GET", "/__mock/faults", None, 200),
         ("POST", "/__mock/faults", {"status": 418, "match": {"path": "/never"}}, 201),
         ("DELETE", "/__mock/faults/{rule_id}", None, 200),
+        ("GET", "/__mock/replies", None, 200),
+        ("POST", "/__mock/replies", {"text": "Hi.", "match": {"user_text": "never"}}, 201),
+        ("DELETE", "/__mock/replies/{rule_id}", None, 404),
+        ("DELETE", "/__mock/replies", None, 200),
+        ("GET", "/__mock/transcripts", None, 200),
+        ("POST", "/__mock/transcripts", {"transcripts": ["Hello."]}, 201),
+        ("DELETE", "/__mock/transcripts", None, 200),
         ("GET", "/__mock/presets", None, 200),
         ("GET", "/__mock/clock", None, 200),
         ("POST", "/__mock/clock", {"advance": 1}, 200),
@@ -690,7 +697,7 @@ async def test_openapi_lists_every_route(client: TestClient) -> None:
         for method in methods
     ]
     assert ("post", MINT) in registered
-    assert len(registered) == 17
+    assert len(registered) == 24
     for method, path in registered:
         assert path in document["paths"], path
         assert method in document["paths"][path], (method, path)

@@ -95,7 +95,9 @@ def first_error(errors: list[ErrorDetails], prefix: str = "") -> OpenAIError:
     ctx: dict[str, Any] = dict(error.get("ctx") or {})
 
     if kind == OPENAI_ERROR:
-        param += ctx.get("subpath", "")
+        subpath = ctx.get("subpath", "")
+        # A bare key ("status") under a path ("[2]") is a child of it: "[2].status", not "[2]status".
+        param += f".{subpath}" if param and subpath and not subpath.startswith((".", "[")) else subpath
         return OpenAIError(400, ctx["template"].replace("{param}", param), param=param or None, code=ctx["code"])
     if kind in ("missing", "union_tag_not_found"):
         return _missing(param)

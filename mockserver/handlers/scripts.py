@@ -1,0 +1,92 @@
+"""The control routes of scripted conversations: ``/__mock/replies`` and ``/__mock/transcripts``.
+
+Like ``/__mock/faults``: POST takes one object or (replies) an array, GET lists, DELETE clears, and
+``X-Mock-Scope`` partitions all three. A session follows the scope of the mint that made its key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..body import dump_json, parse_json
+from ..errors import OpenAIError
+from ..keys import STATE
+from ..middleware import scope_of
+from ..realtime.replies import ReplyRuleSpec, TranscriptsSpec
+from ..schemas.validation import validate_model
+
+__all__ = [
+    "add_replies",
+    "add_transcripts",
+    "clear_replies",
+    "clear_transcripts",
+    "delete_reply",
+    "list_replies",
+    "list_transcripts",
+]
+
+
+def _json(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=dump_json(payload), content_type="application/json")
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    return parse_json(raw) if raw.strip() else {}
+
+
+# --- reply rules ---------------------------------------------------------------------------------------
+
+
+async def add_replies(request: web.Request) -> web.Response:
+    """One rule (an object) or several in order (an array); answers with what was added."""
+    book = request.app[STATE].scripts.replies
+    scope = scope_of(request)
+    body = await _body(request)
+    if isinstance(body, list):
+        # Validate every rule before adding any, so a bad one leaves the rules untouched.
+        specs = [validate_model(ReplyRuleSpec, item, prefix=f"[{index}]") for index, item in enumerate(body)]
+        book.make_room(len(specs))
+        return _json({"data": [book.add(spec, scope).to_json() for spec in specs]}, status=201)
+    spec = validate_model(ReplyRuleSpec, body)
+    return _json(book.add(spec, scope).to_json(), status=201)
+
+
+async def list_replies(request: web.Request) -> web.Response:
+    book = request.app[STATE].scripts.replies
+    return _json({"data": [rule.to_json() for rule in book.rules(scope_of(request))]})
+
+
+async def clear_replies(request: web.Request) -> web.Response:
+    request.app[STATE].scripts.replies.clear(scope_of(request))
+    return _json({"data": []})
+
+
+async def delete_reply(request: web.Request) -> web.Response:
+    rule_id = request.match_info["rule_id"]
+    rule = request.app[STATE].scripts.replies.remove(rule_id)
+    if rule is None:
+        raise OpenAIError(404, f"No reply rule found with id '{rule_id}'.", code="not_found")
+    return _json(rule.to_json())
+
+
+# --- transcripts ---------------------------------------------------------------------------------------
+
+
+async def add_transcripts(request: web.Request) -> web.Response:
+    """``{"transcripts": [...]}`` joins the scope's queue; answers with what was added."""
+    spec = validate_model(TranscriptsSpec, await _body(request))
+    added = request.app[STATE].scripts.transcripts.add(spec.transcripts, scope_of(request))
+    return _json({"data": [entry.to_json() for entry in added]}, status=201)
+
+
+async def list_transcripts(request: web.Request) -> web.Response:
+    queue = request.app[STATE].scripts.transcripts
+    return _json({"data": [entry.to_json() for entry in queue.pending(scope_of(request))]})
+
+
+async def clear_transcripts(request: web.Request) -> web.Response:
+    request.app[STATE].scripts.transcripts.clear(scope_of(request))
+    return _json({"data": []})
