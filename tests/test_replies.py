@@ -17,9 +17,12 @@ import pytest
 
 from mockserver.realtime.engine import ReplyContext, ScriptError
 from mockserver.realtime.replies import ReplyRuleSpec, Scripts
+from mockserver.scenario import load_scenario
 from mockserver.testing import MockServer
 
+from .helpers import ROOT
 from .realtime_client import MODEL, SK, Socket, assert_openai_error, bearer, connect, ws_url
+from .test_cli import running
 from .test_realtime_session import append, quiet, quiet_for, speech, types
 
 CALL_ID = re.compile(r"^call_[A-Za-z0-9]{16}$")
@@ -664,3 +667,63 @@ def test_scoped_script_matches_serves_and_refuses() -> None:
     scripts.reset()
     assert [(rule.id, rule.all_scopes) for rule in scripts.replies.rules()] == [("reply_1", True)]
     assert [t.text for t in scripts.transcripts.pending()] == ["Heard."]
+
+
+# --- a scenario file plays a whole conversation ---------------------------------------------------------------
+
+
+async def test_weather_agent_scenario_from_the_command_line(http: aiohttp.ClientSession) -> None:
+    """``mockserver --scenario weather-agent.json``: typed and spoken turns, the tool call, the answers."""
+    scenario = ROOT / "fixtures" / "scenarios" / "weather-agent.json"
+    with running("--scenario", str(scenario), "--seed", "9") as (_process, port):
+        base = f"http://127.0.0.1:{port}/v1"
+        body = {"session": {"type": "realtime", "model": MODEL, "output_modalities": ["text"]}}
+        async with http.post(f"{base}/realtime/client_secrets", json=body, headers=bearer(SK)) as response:
+            key = (await response.json())["value"]
+        url = base.replace("http://", "ws://") + f"/realtime?model={MODEL}"
+        async with connect(http, url, headers=bearer(key)) as socket:
+            await socket.recv()
+            # As the Agents SDKs do: the tools are declared right after connecting.
+            await socket.send({"type": "session.update", "session": {"type": "realtime", "tools": [WEATHER_TOOL]}})
+            await socket.until("session.updated")
+            typed = await ask(socket, "How's the weather?")
+            (call,) = calls_in(typed)
+            await socket.send(output_of(call["call_id"], '{"sky": "sunny", "celsius": 22}'))
+            await socket.until("conversation.item.done")
+            await socket.send({"type": "response.create"})
+            answer = await socket.until("response.done")
+            await append(socket, speech(900) + quiet(400))
+            spoken = await socket.until("response.done")
+            (spoken_call,) = calls_in(spoken)
+            await socket.send(output_of(spoken_call["call_id"], '{"sky": "sunny"}'))
+            await socket.until("conversation.item.done")
+            await socket.send({"type": "response.create"})
+            await socket.until("response.done")
+            await append(socket, speech(600) + quiet(400))
+            goodbye = await socket.until("response.done")
+    assert said(typed) == "Let me check the weather for you."
+    assert (call["name"], json.loads(call["arguments"])) == ("get_weather", {"city": "Paris"})
+    assert said(answer) == "It is sunny in Paris today, 22 degrees. Anything else?"
+    assert said(spoken) == "Let me check the weather for you."
+    assert spoken_call["call_id"] != call["call_id"]
+    assert said(goodbye) == "You're welcome. Have a nice day!"
+
+
+def test_scenario_replies_and_transcripts_load_in_every_scope() -> None:
+    scenario = load_scenario("weather-agent")
+    assert [spec.times for spec in scenario.replies] == [None, None, None]
+    assert scenario.transcripts == ("What's the weather like in Paris today?", "Thank you!")
+    with MockServer(scenario="weather-agent") as server:
+        rules = server.scoped("any-scope").replies()
+        assert [(rule.id, rule.all_scopes) for rule in rules] == [
+            ("reply_1", True),
+            ("reply_2", True),
+            ("reply_3", True),
+        ]
+        assert server.scoped("any-scope").transcripts() == list(scenario.transcripts)
+        server.clear_replies()
+        server.clear_transcripts()
+        assert server.replies() == []
+        server.reset()
+        assert len(server.replies()) == 3
+        assert len(server.transcripts()) == 2
