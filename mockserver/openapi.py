@@ -227,6 +227,14 @@ def _static_schemas() -> dict[str, Any]:
             "required": ["transcripts"],
             "properties": {"transcripts": {"type": "array", "minItems": 1, "items": {"type": "string"}}},
         },
+        "TranscriptList": {
+            "type": "object",
+            "required": ["data", "transcripts"],
+            "properties": {
+                "data": {"type": "array", "items": _ref("Transcript")},
+                "transcripts": {"type": "array", "items": {"type": "string"}, "description": "The texts of data."},
+            },
+        },
         "Transcript": {
             "type": "object",
             "required": ["text", "scope", "all_scopes"],
@@ -366,14 +374,14 @@ def control_openapi() -> dict[str, Any]:
         "/__mock/transcripts": {
             "get": op(
                 "Transcripts waiting for committed audio items, in order.",
-                {"200": _json_response("Transcripts.", _list_of("Transcript"))},
+                {"200": _json_response("Transcripts.", _ref("TranscriptList"))},
             ),
             "post": op(
                 "What the user says in the next committed audio items.",
-                {"201": _json_response("Added.", _list_of("Transcript")), "400": _ERROR},
+                {"201": _json_response("Added.", _ref("TranscriptList")), "400": _ERROR},
                 requestBody=body("TranscriptsInput"),
             ),
-            "delete": op("Clear the transcripts.", {"200": _json_response("Cleared.", _list_of("Transcript"))}),
+            "delete": op("Clear the transcripts.", {"200": _json_response("Cleared.", _ref("TranscriptList"))}),
         },
         "/__mock/presets": {"get": op("Error presets.", {"200": _json_response("Presets.", _list_of("Preset"))})},
         "/__mock/clock": {

@@ -711,7 +711,18 @@ async def test_openapi_refs_resolve(client: TestClient) -> None:
     for ref in refs:
         assert ref.startswith("#/components/schemas/"), ref
         assert ref.removeprefix("#/components/schemas/") in schemas, ref
-    for name in ("Secret", "Clock", "JournalEntry", "FaultRule", "ErrorResponse", "Health", "Preset"):
+    for name in (
+        "Secret",
+        "Clock",
+        "JournalEntry",
+        "FaultRule",
+        "ErrorResponse",
+        "Health",
+        "Preset",
+        "ReplyRuleInput",
+        "ReplyRule",
+        "TranscriptList",
+    ):
         Draft202012Validator.check_schema(schemas[name])
 
 
@@ -728,6 +739,10 @@ async def test_responses_match_openapi_schemas(client: TestClient) -> None:
     health = await get_json(client, "/__mock/health")
     not_found = await (await client.get("/__mock/secrets/ek_nope")).json()
     presets = (await get_json(client, "/__mock/presets"))["data"]
+    reply_body = {"text": "Hi.", "tool_calls": [{"name": "f", "arguments": '{"a": 1}'}], "match": {"user_text": "x"}}
+    reply = await (await client.post("/__mock/replies", json=reply_body)).json()
+    replies = await get_json(client, "/__mock/replies")
+    transcripts = await (await client.post("/__mock/transcripts", json={"transcripts": ["Hello."]})).json()
 
     samples: list[tuple[str, Any]] = [
         ("Secret", secret),
@@ -739,6 +754,11 @@ async def test_responses_match_openapi_schemas(client: TestClient) -> None:
         ("ClientSecretResponse", minted),
         *[("JournalEntry", entry) for entry in journal],
         *[("Preset", preset) for preset in presets],
+        ("ReplyRuleInput", reply_body),
+        ("ReplyRule", reply),
+        *[("ReplyRule", rule) for rule in replies["data"]],
+        ("TranscriptList", transcripts),
+        ("TranscriptsInput", {"transcripts": ["Hello."]}),
     ]
     assert len(journal) == 3
     for component, sample in samples:
@@ -747,6 +767,8 @@ async def test_responses_match_openapi_schemas(client: TestClient) -> None:
     assert not _validator(document, "Secret").is_valid({**secret, "status": "gone"})
     assert not _validator(document, "ErrorResponse").is_valid({"error": {"message": "x"}})
     assert not _validator(document, "Health").is_valid({"status": "down", "version": __version__})
+    assert not _validator(document, "ReplyRuleInput").is_valid({**reply_body, "tool_calls": []})
+    assert not _validator(document, "ReplyRule").is_valid({**reply, "times": "1"})
 
 
 # --- scenarios -------------------------------------------------------------------------------------

@@ -228,7 +228,7 @@ async def test_malformed_transcripts_are_a_400(
     status, answer = await control(http, mock, "POST", "/__mock/transcripts", body)
     assert status == 400
     assert (answer["error"]["code"], answer["error"]["param"]) == (code, param)
-    assert await control(http, mock, "GET", "/__mock/transcripts") == (200, {"data": []})
+    assert await control(http, mock, "GET", "/__mock/transcripts") == (200, {"data": [], "transcripts": []})
 
 
 async def test_transcripts_are_queued_listed_and_cleared(mock: MockServer, http: aiohttp.ClientSession) -> None:
@@ -238,14 +238,19 @@ async def test_transcripts_are_queued_listed_and_cleared(mock: MockServer, http:
         "data": [
             {"text": "One.", "scope": None, "all_scopes": False},
             {"text": "Two.", "scope": None, "all_scopes": False},
-        ]
+        ],
+        "transcripts": ["One.", "Two."],
     }
     await control(http, mock, "POST", "/__mock/transcripts", {"transcripts": ["Three."]}, scope="a")
     _, everything = await control(http, mock, "GET", "/__mock/transcripts")
     assert [t["text"] for t in everything["data"]] == ["One.", "Two.", "Three."]
     _, scoped = await control(http, mock, "GET", "/__mock/transcripts", scope="a")
     assert scoped["data"] == [{"text": "Three.", "scope": "a", "all_scopes": False}]
-    assert await control(http, mock, "DELETE", "/__mock/transcripts", scope="a") == (200, {"data": []})
+    assert scoped["transcripts"] == ["Three."]
+    assert await control(http, mock, "DELETE", "/__mock/transcripts", scope="a") == (
+        200,
+        {"data": [], "transcripts": []},
+    )
     _, left = await control(http, mock, "GET", "/__mock/transcripts")
     assert [t["text"] for t in left["data"]] == ["One.", "Two."]
     assert mock.transcripts() == ["One.", "Two."]

@@ -14,7 +14,7 @@ from ..body import dump_json, parse_json
 from ..errors import OpenAIError
 from ..keys import STATE
 from ..middleware import scope_of
-from ..realtime.replies import ReplyRuleSpec, TranscriptsSpec
+from ..realtime.replies import ReplyRuleSpec, Transcript, TranscriptsSpec
 from ..schemas.validation import validate_model
 
 __all__ = [
@@ -75,18 +75,23 @@ async def delete_reply(request: web.Request) -> web.Response:
 # --- transcripts ---------------------------------------------------------------------------------------
 
 
+def _transcripts(entries: list[Transcript]) -> dict[str, Any]:
+    """A list of transcripts both ways: ``data`` as every control listing, ``transcripts`` as POST takes them."""
+    return {"data": [entry.to_json() for entry in entries], "transcripts": [entry.text for entry in entries]}
+
+
 async def add_transcripts(request: web.Request) -> web.Response:
     """``{"transcripts": [...]}`` joins the scope's queue; answers with what was added."""
     spec = validate_model(TranscriptsSpec, await _body(request))
     added = request.app[STATE].scripts.transcripts.add(spec.transcripts, scope_of(request))
-    return _json({"data": [entry.to_json() for entry in added]}, status=201)
+    return _json(_transcripts(added), status=201)
 
 
 async def list_transcripts(request: web.Request) -> web.Response:
     queue = request.app[STATE].scripts.transcripts
-    return _json({"data": [entry.to_json() for entry in queue.pending(scope_of(request))]})
+    return _json(_transcripts(queue.pending(scope_of(request))))
 
 
 async def clear_transcripts(request: web.Request) -> web.Response:
     request.app[STATE].scripts.transcripts.clear(scope_of(request))
-    return _json({"data": []})
+    return _json(_transcripts([]))
