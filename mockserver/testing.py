@@ -311,7 +311,7 @@ class MockServer:
 
     def add_reply(
         self,
-        text: str | None = None,
+        text: str | Mapping[str, Any] | None = None,
         *,
         tool_calls: Sequence[Mapping[str, Any]] | None = None,
         match: Mapping[str, Any] | None = None,
@@ -322,12 +322,16 @@ class MockServer:
         The keys are those of ``POST /__mock/replies``: ``match`` takes ``user_text`` (a case-insensitive
         substring of the latest user message) and ``tool_output`` (the function whose output is the latest
         item); each of ``tool_calls`` is ``{"name": ..., "arguments": {...} or "<JSON>"}``; ``times=None``
-        serves every matching response. Raises ``ValueError`` with OpenAI's message for an invalid rule.
+        serves every matching response. The whole rule may also be given as one mapping (a request body).
+        Raises ``ValueError`` with OpenAI's message for an invalid rule.
         """
-        rule: dict[str, Any] = {"times": times}
-        for key, value in (("match", match), ("text", text), ("tool_calls", tool_calls)):
-            if value is not None:
-                rule[key] = value
+        if isinstance(text, Mapping):
+            rule: dict[str, Any] = dict(text)
+        else:
+            rule = {"times": times}
+            for key, value in (("match", match), ("text", text), ("tool_calls", tool_calls)):
+                if value is not None:
+                    rule[key] = value
         spec = _validated(ReplyRuleSpec, _plain(rule))
         return self._call(lambda state: copy.copy(state.scripts.replies.add(spec, self.scope)))
 
@@ -348,9 +352,15 @@ class MockServer:
     def clear_replies(self) -> None:
         self._call(lambda state: state.scripts.replies.clear(self.scope))
 
-    def add_transcripts(self, *transcripts: str) -> list[str]:
-        """What the user "says" in the next committed audio items, in order; returns what is now waiting."""
-        spec = _validated(TranscriptsSpec, {"transcripts": list(transcripts)})
+    def add_transcripts(self, *transcripts: str | Sequence[str]) -> list[str]:
+        """What the user "says" in the next committed audio items, in order; returns what is now waiting.
+
+        ``add_transcripts("Hi.", "Bye.")`` and ``add_transcripts(["Hi.", "Bye."])`` are the same.
+        """
+        texts: list[Any] = []
+        for entry in transcripts:
+            texts.extend(entry if isinstance(entry, list | tuple) else [entry])
+        spec = _validated(TranscriptsSpec, {"transcripts": texts})
 
         def add(state: MockState) -> list[str]:
             state.scripts.transcripts.add(spec.transcripts, self.scope)

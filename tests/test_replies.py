@@ -185,7 +185,7 @@ MALFORMED_RULES: list[tuple[Any, str, str | None, str]] = [
     ({"text": "x", "match": {"user_text": ""}}, "empty_string", "match.user_text", "empty string"),
     ({"text": "x", "match": "x"}, "invalid_type", "match", "expected an object, but got a string"),
     ({"text": "x", "bogus": 1}, "unknown_parameter", "bogus", "Unknown parameter: 'bogus'."),
-    ("hello", "invalid_type", None, "expected an object, but got a string"),
+    ("hello", "invalid_type", None, "Invalid body: expected a JSON object or an array of them, but got a string"),
     ([{"text": "ok"}, {"text": "x", "times": -1}], "integer_below_min_value", "[1].times", "got -1 instead"),
     ([{"text": "ok"}, {}], "missing_required_parameter", "[1].text", "Missing required parameter: '[1].text'."),
 ]
@@ -220,6 +220,7 @@ async def test_unparseable_rule_body_is_openai_s_json_error(mock: MockServer, ht
         ({"transcripts": ["hi", 3]}, "invalid_type", "transcripts[1]"),
         ({"transcripts": ["hi"], "more": 1}, "unknown_parameter", "more"),
         (["hi"], "invalid_type", None),
+        ("hi", "invalid_type", None),
     ],
 )
 async def test_malformed_transcripts_are_a_400(
@@ -581,6 +582,22 @@ async def test_manual_commits_take_transcripts_in_order(mock: MockServer, http: 
     assert heard[2] not in ("First words.", "Second words.")  # the queue ran out: a generated transcript
 
 
+async def test_transcription_sessions_report_scripted_transcripts(
+    mock: MockServer, http: aiohttp.ClientSession
+) -> None:
+    mock.scoped("stt").add_transcripts("Dictated in a transcription session.")
+    body = {"session": {"type": "transcription", "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}}}}
+    headers = {**bearer(SK), "X-Mock-Scope": "stt"}
+    async with http.post(f"{mock.base_url}/realtime/client_secrets", json=body, headers=headers) as response:
+        key = (await response.json())["value"]
+    async with connect(http, ws_url(mock, "intent=transcription"), headers=bearer(key)) as socket:
+        assert (await socket.recv())["session"]["type"] == "transcription"
+        await append(socket, speech(900) + quiet(400))
+        events = await socket.until("conversation.item.input_audio_transcription.completed")
+    assert events[-1]["transcript"] == "Dictated in a transcription session."
+    assert mock.transcripts() == []
+
+
 # --- scopes ------------------------------------------------------------------------------------------------
 
 
@@ -631,8 +648,13 @@ async def test_handle_validates_like_the_route(mock: MockServer) -> None:
     rule = mock.add_reply("Hi.", tool_calls=({"name": "f", "arguments": {"xs": (1, 2)}},), times=None)
     assert (rule.id, rule.remaining, rule.tool_calls[0].arguments) == ("reply_1", None, '{"xs":[1,2]}')
     assert mock.add_transcripts("a", "b") == ["a", "b"]
+    assert mock.add_transcripts(["a2"]) == ["a", "b", "a2"]
+    with pytest.raises(ValueError, match=r"Invalid type for 'transcripts\[0\]'"):
+        mock.add_transcripts(7)  # type: ignore[arg-type]
+    whole = mock.add_reply({"text": "From a body.", "match": {"tool_output": "f"}, "times": 2})
+    assert (whole.text, whole.tool_output, whole.remaining) == ("From a body.", "f", 2)
     assert mock.scoped("other").add_transcripts("c") == ["c"]
-    assert mock.transcripts() == ["a", "b", "c"]
+    assert mock.transcripts() == ["a", "b", "a2", "c"]
     mock.clear_replies()
     assert mock.replies() == []
 

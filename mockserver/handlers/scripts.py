@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ..body import dump_json, parse_json
-from ..errors import OpenAIError
+from ..body import dump_json, parse_json, parse_json_object
+from ..errors import OpenAIError, describe_json_type
 from ..keys import STATE
 from ..middleware import scope_of
 from ..realtime.replies import ReplyRuleSpec, Transcript, TranscriptsSpec
@@ -32,9 +32,15 @@ def _json(payload: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=dump_json(payload), content_type="application/json")
 
 
-async def _body(request: web.Request) -> Any:
+async def _rules_body(request: web.Request) -> dict[str, Any] | list[Any]:
+    """A rule (an object) or rules (an array); an empty body counts as ``{}``."""
     raw = await request.read()
-    return parse_json(raw) if raw.strip() else {}
+    body = parse_json(raw) if raw.strip() else {}
+    if not isinstance(body, dict | list):
+        got = describe_json_type(body)
+        message = f"Invalid body: expected a JSON object or an array of them, but got {got} instead."
+        raise OpenAIError(400, message, code="invalid_type")
+    return body
 
 
 # --- reply rules ---------------------------------------------------------------------------------------
@@ -44,7 +50,7 @@ async def add_replies(request: web.Request) -> web.Response:
     """One rule (an object) or several in order (an array); answers with what was added."""
     book = request.app[STATE].scripts.replies
     scope = scope_of(request)
-    body = await _body(request)
+    body = await _rules_body(request)
     if isinstance(body, list):
         # Validate every rule before adding any, so a bad one leaves the rules untouched.
         specs = [validate_model(ReplyRuleSpec, item, prefix=f"[{index}]") for index, item in enumerate(body)]
@@ -82,7 +88,7 @@ def _transcripts(entries: list[Transcript]) -> dict[str, Any]:
 
 async def add_transcripts(request: web.Request) -> web.Response:
     """``{"transcripts": [...]}`` joins the scope's queue; answers with what was added."""
-    spec = validate_model(TranscriptsSpec, await _body(request))
+    spec = validate_model(TranscriptsSpec, parse_json_object(await request.read()))
     added = request.app[STATE].scripts.transcripts.add(spec.transcripts, scope_of(request))
     return _json(_transcripts(added), status=201)
 
