@@ -7,7 +7,7 @@ from aiohttp.typedefs import Handler
 
 from .clock import Clock
 from .handlers import calls as call_control
-from .handlers import control, openai, sip
+from .handlers import control, openai, scripts, sip
 from .keys import STATE
 from .middleware import endpoint
 from .realtime import calls, websocket
@@ -47,6 +47,13 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/__mock/requests": {"GET": control.list_requests, "DELETE": control.clear_requests},
     "/__mock/faults": {"GET": control.list_faults, "POST": control.add_faults, "DELETE": control.clear_faults},
     "/__mock/faults/{rule_id}": {"DELETE": control.delete_fault},
+    "/__mock/replies": {"GET": scripts.list_replies, "POST": scripts.add_replies, "DELETE": scripts.clear_replies},
+    "/__mock/replies/{rule_id}": {"DELETE": scripts.delete_reply},
+    "/__mock/transcripts": {
+        "GET": scripts.list_transcripts,
+        "POST": scripts.add_transcripts,
+        "DELETE": scripts.clear_transcripts,
+    },
     "/__mock/presets": {"GET": control.list_presets},
     "/__mock/calls": {"GET": sip.list_calls, "POST": sip.incoming_call},
     "/__mock/calls/{call_id}": {"GET": sip.get_call, "DELETE": sip.end_call},
@@ -65,7 +72,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """
     settings, scenario = with_scenario(settings or Settings())
     app = web.Application(client_max_size=settings.max_body_bytes)
-    app[STATE] = MockState.create(settings, clock, scenario.faults if scenario else ())
+    if scenario is None:
+        app[STATE] = MockState.create(settings, clock)
+    else:
+        app[STATE] = MockState.create(settings, clock, scenario.faults, scenario.replies, scenario.transcripts)
     for path, methods in ROUTES.items():
         app.router.add_route("*", path, endpoint(methods))
     app.router.add_route("*", "/{path:.*}", endpoint(None))

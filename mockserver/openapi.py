@@ -35,7 +35,7 @@ _SCOPE = {
     "name": "X-Mock-Scope",
     "in": "header",
     "required": False,
-    "description": "Partition journal, faults and secrets by this name (parallel tests sharing one server).",
+    "description": "Partition journal, faults, secrets, replies and transcripts by this name (parallel tests).",
     "schema": {"type": "string"},
 }
 
@@ -163,6 +163,83 @@ def _static_schemas() -> dict[str, Any]:
                 "times": {"type": ["integer", "null"]},
                 "applied": {"type": "integer"},
             },
+        },
+        "ReplyMatch": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "Every key given must hold; none given: every response.",
+            "properties": {
+                "user_text": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Case-insensitive substring of the latest user message (typed or transcribed).",
+                },
+                "tool_output": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "The function whose function_call_output is the latest item.",
+                },
+            },
+        },
+        "ReplyToolCall": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "arguments": {
+                    "type": ["object", "string"],
+                    "description": "An object, or a string of JSON that parses to an object (streamed as given).",
+                },
+            },
+        },
+        "ReplyRuleInput": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "At least one of text or tool_calls.",
+            "properties": {
+                "match": _ref("ReplyMatch"),
+                "text": {"type": "string", "minLength": 1, "description": "What the assistant says."},
+                "tool_calls": {"type": "array", "minItems": 1, "items": _ref("ReplyToolCall")},
+                "times": {
+                    "type": ["integer", "null"],
+                    "minimum": 1,
+                    "description": "Responses it serves; null: every match.",
+                },
+            },
+        },
+        "ReplyRule": {
+            "type": "object",
+            "required": ["id", "scope", "all_scopes", "match", "text", "tool_calls", "times", "applied"],
+            "properties": {
+                "id": {"type": "string"},
+                "scope": nullable_string,
+                "all_scopes": {"type": "boolean"},
+                "match": _ref("ReplyMatch"),
+                "text": nullable_string,
+                "tool_calls": {"type": "array", "items": _ref("ReplyToolCall")},
+                "times": {"type": ["integer", "null"]},
+                "applied": {"type": "integer"},
+            },
+        },
+        "TranscriptsInput": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["transcripts"],
+            "properties": {"transcripts": {"type": "array", "minItems": 1, "items": {"type": "string"}}},
+        },
+        "TranscriptList": {
+            "type": "object",
+            "required": ["data", "transcripts"],
+            "properties": {
+                "data": {"type": "array", "items": _ref("Transcript")},
+                "transcripts": {"type": "array", "items": {"type": "string"}, "description": "The texts of data."},
+            },
+        },
+        "Transcript": {
+            "type": "object",
+            "required": ["text", "scope", "all_scopes"],
+            "properties": {"text": {"type": "string"}, "scope": nullable_string, "all_scopes": {"type": "boolean"}},
         },
         "Preset": {
             "type": "object",
@@ -342,6 +419,45 @@ def control_openapi() -> dict[str, Any]:
         "/__mock/faults/{rule_id}": {
             "parameters": [{"name": "rule_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "delete": op("Remove one rule.", {"200": _json_response("Removed.", _ref("FaultRule")), "404": _ERROR}),
+        },
+        "/__mock/replies": {
+            "get": op(
+                "Reply rules, in the order they are tried.", {"200": _json_response("Rules.", _list_of("ReplyRule"))}
+            ),
+            "post": op(
+                "Add a reply rule (an object) or several in order (an array).",
+                {
+                    "201": _json_response("Added.", {"oneOf": [_ref("ReplyRule"), _list_of("ReplyRule")]}),
+                    "400": _ERROR,
+                },
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [_ref("ReplyRuleInput"), {"type": "array", "items": _ref("ReplyRuleInput")}]
+                            }
+                        }
+                    },
+                },
+            ),
+            "delete": op("Clear the rules.", {"200": _json_response("Cleared.", _list_of("ReplyRule"))}),
+        },
+        "/__mock/replies/{rule_id}": {
+            "parameters": [{"name": "rule_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "delete": op("Remove one rule.", {"200": _json_response("Removed.", _ref("ReplyRule")), "404": _ERROR}),
+        },
+        "/__mock/transcripts": {
+            "get": op(
+                "Transcripts waiting for committed audio items, in order.",
+                {"200": _json_response("Transcripts.", _ref("TranscriptList"))},
+            ),
+            "post": op(
+                "What the user says in the next committed audio items.",
+                {"201": _json_response("Added.", _ref("TranscriptList")), "400": _ERROR},
+                requestBody=body("TranscriptsInput"),
+            ),
+            "delete": op("Clear the transcripts.", {"200": _json_response("Cleared.", _ref("TranscriptList"))}),
         },
         "/__mock/presets": {"get": op("Error presets.", {"200": _json_response("Presets.", _list_of("Preset"))})},
         "/__mock/calls": {

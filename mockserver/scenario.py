@@ -1,9 +1,11 @@
-"""Scenario files: settings and scripted fault rules loaded at start-up.
+"""Scenario files: settings, scripted fault rules and scripted conversations loaded at start-up.
 
-A scenario is JSON: ``{"description": "...", "settings": {...}, "faults": [...]}``.
-``settings`` uses the names of ``Settings`` fields (``latency_ms``, ``error_rate``, ...)
-and ranks below flags and environment variables; ``faults`` are fault rules as
-``POST /__mock/faults`` takes them. A bare name (``flaky``) picks a bundled scenario.
+A scenario is JSON: ``{"description": "...", "settings": {...}, "faults": [...], "replies": [...],
+"transcripts": [...]}``. ``settings`` uses the names of ``Settings`` fields (``latency_ms``,
+``error_rate``, ...) and ranks below flags and environment variables; ``faults`` are fault rules as
+``POST /__mock/faults`` takes them, ``replies`` reply rules as ``POST /__mock/replies`` takes them,
+``transcripts`` the strings of ``POST /__mock/transcripts``. All of them apply in every scope. A bare
+name (``flaky``) picks a bundled scenario.
 """
 
 from __future__ import annotations
@@ -12,19 +14,22 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .errors import OpenAIError
 from .faults import FaultRuleSpec
+from .realtime.replies import ReplyRuleSpec, TranscriptsSpec
 from .schemas.validation import validate_model
 from .settings import Settings, SettingsError
 
 __all__ = ["BUNDLED", "Scenario", "load_scenario", "with_scenario"]
 
-BUNDLED = ("flaky", "slow", "rate-limited", "outage")
-_ALLOWED_KEYS = {"description", "settings", "faults"}
+M = TypeVar("M", bound=BaseModel)
+
+BUNDLED = ("flaky", "slow", "rate-limited", "outage", "weather-agent")
+_ALLOWED_KEYS = {"description", "settings", "faults", "replies", "transcripts"}
 _NOT_IN_SCENARIOS = {"scenario", "host", "port"}
 
 
@@ -34,6 +39,8 @@ class Scenario:
     description: str
     settings: dict[str, Any]
     faults: tuple[FaultRuleSpec, ...]
+    replies: tuple[ReplyRuleSpec, ...] = ()
+    transcripts: tuple[str, ...] = ()
 
 
 def _bundled(name: str) -> str:
@@ -74,16 +81,37 @@ def load_scenario(reference: str) -> Scenario:
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         raise SettingsError(f"scenario {reference}: invalid setting {error['loc'][0]}: {error['msg']}") from None
-    faults = data.get("faults") or []
-    if not isinstance(faults, list):
-        raise SettingsError(f"scenario {reference}: 'faults' must be an array")
-    specs = []
-    for index, rule in enumerate(faults):
+    faults = _rules(reference, data, "faults", FaultRuleSpec)
+    replies = _rules(reference, data, "replies", ReplyRuleSpec)
+    transcripts: tuple[str, ...] = ()
+    if data.get("transcripts") is not None:
         try:
-            specs.append(validate_model(FaultRuleSpec, rule))
+            spec = validate_model(TranscriptsSpec, {"transcripts": data["transcripts"]})
         except OpenAIError as error:
-            raise SettingsError(f"scenario {reference}: faults[{index}]: {error.message}") from None
-    return Scenario(name=name, description=str(data.get("description", "")), settings=settings, faults=tuple(specs))
+            raise SettingsError(f"scenario {reference}: {error.message}") from None
+        transcripts = tuple(spec.transcripts)
+    return Scenario(
+        name=name,
+        description=str(data.get("description", "")),
+        settings=settings,
+        faults=faults,
+        replies=replies,
+        transcripts=transcripts,
+    )
+
+
+def _rules(reference: str, data: dict[str, Any], key: str, model: type[M]) -> tuple[M, ...]:
+    """The rules under ``key``, each validated as the control surface would; one line for the first bad one."""
+    rules = data.get(key) or []
+    if not isinstance(rules, list):
+        raise SettingsError(f"scenario {reference}: '{key}' must be an array")
+    specs = []
+    for index, rule in enumerate(rules):
+        try:
+            specs.append(validate_model(model, rule))
+        except OpenAIError as error:
+            raise SettingsError(f"scenario {reference}: {key}[{index}]: {error.message}") from None
+    return tuple(specs)
 
 
 def with_scenario(settings: Settings) -> tuple[Settings, Scenario | None]:

@@ -244,8 +244,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "scenario",
         "--scenario",
-        "A scenario file (JSON: settings and fault rules) loaded at start-up, or the name of a bundled one: "
-        "flaky, slow, rate-limited, outage.",
+        "A scenario file (JSON: settings, fault rules, reply rules and transcripts) loaded at start-up, or the "
+        "name of a bundled one: flaky, slow, rate-limited, outage, weather-agent.",
         "FILE",
     ),
     Option(

@@ -1,4 +1,4 @@
-"""The mutable state of one running mock: clock, ids, secrets, journal, fault rules."""
+"""The mutable state of one running mock: clock, ids, secrets, journal, fault rules, scripted replies."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .identity import make_identity
 from .ids import IdFactory
 from .journal import RequestJournal
 from .plans import PlanCache
+from .realtime.replies import ReplyRuleSpec, Scripts
 from .secrets import SecretStore
 from .settings import Settings
 from .webhooks import generated_secret
@@ -40,6 +41,8 @@ class MockState:
     faults: FaultPlan
     chaos: random.Random
     scenario_faults: tuple[FaultRuleSpec, ...] = ()
+    #: Reply rules and transcripts of Realtime sessions (a scenario's included).
+    scripts: Scripts = field(default_factory=Scripts)
     plans: PlanCache = field(default_factory=PlanCache)
     #: Realtime calls by id: SIP calls rung through ``POST /__mock/calls``, WebRTC calls set up with SDP.
     calls: CallRegistry = field(default_factory=lambda: CallRegistry(MAX_CALLS))
@@ -60,7 +63,12 @@ class MockState:
 
     @classmethod
     def create(
-        cls, settings: Settings, clock: Clock | None = None, scenario_faults: tuple[FaultRuleSpec, ...] = ()
+        cls,
+        settings: Settings,
+        clock: Clock | None = None,
+        scenario_faults: tuple[FaultRuleSpec, ...] = (),
+        scenario_replies: tuple[ReplyRuleSpec, ...] = (),
+        scenario_transcripts: tuple[str, ...] = (),
     ) -> MockState:
         # Without --seed a seed is still chosen (and echoed), so any run can be replayed.
         seed = settings.seed if settings.seed is not None else _stdlib_secrets.randbits(32)
@@ -76,6 +84,7 @@ class MockState:
             chaos=random.Random(f"{seed}:faults"),
             scenario_faults=scenario_faults,
             webhook_secret=settings.webhook_secret or generated_secret(seed),
+            scripts=Scripts(scenario_replies, scenario_transcripts),
         )
         state.identity = make_identity(seed)
         state.static_headers = {
@@ -108,7 +117,8 @@ class MockState:
                 await ws.close(code=1001, message=b"server shutting down")
 
     def reset(self, scope: str | None = None) -> None:
-        """Back to a fresh server; with a scope, forget only that scope's journal, faults, secrets and calls."""
+        """Back to a fresh server; with a scope, forget only that scope's journal, faults, secrets, calls, scripts."""
+        self.scripts.reset(scope)
         if scope is not None:
             self.journal.clear(scope)
             self.faults.clear(scope)

@@ -20,12 +20,13 @@ import asyncio
 import concurrent.futures
 import copy
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from .app import create_app
 from .calls import Call
@@ -34,6 +35,7 @@ from .failures import describe_near_misses, describe_requests, describe_secrets,
 from .faults import FaultRule, FaultRuleSpec
 from .journal import JournalEntry
 from .keys import STATE
+from .realtime.replies import ReplyRule, ReplyRuleSpec, TranscriptsSpec
 from .schemas.calls import IncomingCallRequest
 from .schemas.validation import validate_model
 from .serving import server_options
@@ -42,12 +44,13 @@ from .sip import notify, ring
 from .state import MockState
 from .webhooks import host_allowed
 
-__all__ = ["CallInfo", "Direction", "MockServer", "MockServerError", "SecretInfo"]
+__all__ = ["CallInfo", "Direction", "MockServer", "MockServerError", "ReplyRule", "SecretInfo"]
 
 #: Which side sent a Realtime event.
 Direction = Literal["client", "server"]
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 #: Stands for a key the body lacks, so ``assert_requested(key=None)`` does not match a body without it.
 _ABSENT = object()
@@ -99,7 +102,7 @@ class CallInfo:
 
 
 class MockServer:
-    """A running mock and typed access to its journal, secrets, faults and clock.
+    """A running mock and typed access to its journal, secrets, faults, scripted replies and clock.
 
     ``settings`` (or keyword overrides such as ``seed=7``, ``latency_ms=50``)
     configure it; the port is always chosen free on 127.0.0.1 unless given.
@@ -396,6 +399,74 @@ class MockServer:
     def clear_faults(self) -> None:
         self._call(lambda state: state.faults.clear(self.scope))
 
+    # --- scripted conversations ----------------------------------------------------------------------
+
+    def add_reply(
+        self,
+        text: str | Mapping[str, Any] | None = None,
+        *,
+        tool_calls: Sequence[Mapping[str, Any]] | None = None,
+        match: Mapping[str, Any] | None = None,
+        times: int | None = 1,
+    ) -> ReplyRule:
+        """Script what the assistant says (``text``) and/or calls (``tool_calls``) when ``match`` holds.
+
+        The keys are those of ``POST /__mock/replies``: ``match`` takes ``user_text`` (a case-insensitive
+        substring of the latest user message) and ``tool_output`` (the function whose output is the latest
+        item); each of ``tool_calls`` is ``{"name": ..., "arguments": {...} or "<JSON>"}``; ``times=None``
+        serves every matching response. The whole rule may also be given as one mapping (a request body).
+        Raises ``ValueError`` with OpenAI's message for an invalid rule.
+        """
+        if isinstance(text, Mapping):
+            rule: dict[str, Any] = dict(text)
+        else:
+            rule = {"times": times}
+            for key, value in (("match", match), ("text", text), ("tool_calls", tool_calls)):
+                if value is not None:
+                    rule[key] = value
+        spec = _validated(ReplyRuleSpec, _plain(rule))
+        return self._call(lambda state: copy.copy(state.scripts.replies.add(spec, self.scope)))
+
+    def add_replies(self, rules: Iterable[Mapping[str, Any]]) -> list[ReplyRule]:
+        """Several rules at once, in order (each as the body of ``POST /__mock/replies``); all or none."""
+        specs = [_validated(ReplyRuleSpec, _plain(rule), f"[{index}]") for index, rule in enumerate(rules)]
+
+        def add(state: MockState) -> list[ReplyRule]:
+            state.scripts.replies.make_room(len(specs))
+            return [copy.copy(state.scripts.replies.add(spec, self.scope)) for spec in specs]
+
+        return self._call(add)
+
+    def replies(self) -> list[ReplyRule]:
+        """Reply rules still in force (this handle's scope), in the order they are tried."""
+        return self._call(lambda state: [copy.copy(rule) for rule in state.scripts.replies.rules(self.scope)])
+
+    def clear_replies(self) -> None:
+        self._call(lambda state: state.scripts.replies.clear(self.scope))
+
+    def add_transcripts(self, *transcripts: str | Sequence[str]) -> list[str]:
+        """What the user "says" in the next committed audio items, in order; returns what is now waiting.
+
+        ``add_transcripts("Hi.", "Bye.")`` and ``add_transcripts(["Hi.", "Bye."])`` are the same.
+        """
+        texts: list[Any] = []
+        for entry in transcripts:
+            texts.extend(entry if isinstance(entry, list | tuple) else [entry])
+        spec = _validated(TranscriptsSpec, {"transcripts": texts})
+
+        def add(state: MockState) -> list[str]:
+            state.scripts.transcripts.add(spec.transcripts, self.scope)
+            return [entry.text for entry in state.scripts.transcripts.pending(self.scope)]
+
+        return self._call(add)
+
+    def transcripts(self) -> list[str]:
+        """Transcripts waiting for a committed audio item (this handle's scope), in order."""
+        return self._call(lambda state: [entry.text for entry in state.scripts.transcripts.pending(self.scope)])
+
+    def clear_transcripts(self) -> None:
+        self._call(lambda state: state.scripts.transcripts.clear(self.scope))
+
     # --- clock and reset --------------------------------------------------------------------------
 
     def now(self) -> float:
@@ -411,7 +482,7 @@ class MockServer:
         return self._call(lambda state: state.clock.set(epoch))
 
     def reset(self) -> None:
-        """Back to a fresh server; with a scope, forget only that scope's journal, faults and secrets."""
+        """Back to a fresh server; with a scope, forget only that scope's journal, faults, secrets and scripts."""
         self._call(lambda state: state.reset(self.scope))
 
     # --- assertions with useful failure messages ---------------------------------------------------
@@ -485,6 +556,23 @@ class MockServer:
 
         loop.call_soon_threadsafe(run)
         return future.result(timeout=START_TIMEOUT)
+
+
+def _validated(model: type[M], data: Any, prefix: str = "") -> M:
+    """``data`` as ``model``, or ``ValueError`` with the message the control surface would answer."""
+    try:
+        return validate_model(model, data, prefix=prefix)
+    except OpenAIError as error:
+        raise ValueError(error.message) from None
+
+
+def _plain(value: Any) -> Any:
+    """Mappings and sequences as the dicts and lists of a JSON body (tuples included), strings left alone."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _secret_info(secret: Any, state: MockState) -> SecretInfo:

@@ -237,6 +237,12 @@ def test_unreadable_scenario_gives_one_line_and_exit_2(tmp_path: Any) -> None:
         ("{not json", "is not valid JSON"),
         ('{"settings": {"latency": 5}}', "unknown setting(s) latency"),
         ('{"faults": [{"status": 200}]}', "faults[0]"),
+        (
+            '{"replies": [{"text": "ok"}, {"match": {"user_text": "x"}}]}',
+            "replies[1]: Missing required parameter: 'text'. A reply rule needs 'text', 'tool_calls', or both.",
+        ),
+        ('{"replies": {"text": "ok"}}', "'replies' must be an array"),
+        ('{"transcripts": ["ok", 2]}', "Invalid type for 'transcripts[1]': expected a string"),
     ]:
         path = tmp_path / "scenario.json"
         if content is not None:

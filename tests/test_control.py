@@ -620,6 +620,13 @@ async def test_control_surface_is_never_faulted(make_client: MakeClient) -> None
         ("GET", "/__mock/faults", None, 200),
         ("POST", "/__mock/faults", {"status": 418, "match": {"path": "/never"}}, 201),
         ("DELETE", "/__mock/faults/{rule_id}", None, 200),
+        ("GET", "/__mock/replies", None, 200),
+        ("POST", "/__mock/replies", {"text": "Hi.", "match": {"user_text": "never"}}, 201),
+        ("DELETE", "/__mock/replies/{rule_id}", None, 404),
+        ("DELETE", "/__mock/replies", None, 200),
+        ("GET", "/__mock/transcripts", None, 200),
+        ("POST", "/__mock/transcripts", {"transcripts": ["Hello."]}, 201),
+        ("DELETE", "/__mock/transcripts", None, 200),
         ("GET", "/__mock/presets", None, 200),
         ("GET", "/__mock/calls", None, 200),
         ("POST", "/__mock/calls", {}, 201),
@@ -696,7 +703,7 @@ async def test_openapi_lists_every_route(client: TestClient) -> None:
         for method in methods
     ]
     assert ("post", MINT) in registered
-    assert len(registered) == 22
+    assert len(registered) == 29
     for method, path in registered:
         assert path in document["paths"], path
         assert method in document["paths"][path], (method, path)
@@ -710,7 +717,18 @@ async def test_openapi_refs_resolve(client: TestClient) -> None:
     for ref in refs:
         assert ref.startswith("#/components/schemas/"), ref
         assert ref.removeprefix("#/components/schemas/") in schemas, ref
-    for name in ("Secret", "Clock", "JournalEntry", "FaultRule", "ErrorResponse", "Health", "Preset"):
+    for name in (
+        "Secret",
+        "Clock",
+        "JournalEntry",
+        "FaultRule",
+        "ErrorResponse",
+        "Health",
+        "Preset",
+        "ReplyRuleInput",
+        "ReplyRule",
+        "TranscriptList",
+    ):
         Draft202012Validator.check_schema(schemas[name])
 
 
@@ -727,6 +745,10 @@ async def test_responses_match_openapi_schemas(client: TestClient) -> None:
     health = await get_json(client, "/__mock/health")
     not_found = await (await client.get("/__mock/secrets/ek_nope")).json()
     presets = (await get_json(client, "/__mock/presets"))["data"]
+    reply_body = {"text": "Hi.", "tool_calls": [{"name": "f", "arguments": '{"a": 1}'}], "match": {"user_text": "x"}}
+    reply = await (await client.post("/__mock/replies", json=reply_body)).json()
+    replies = await get_json(client, "/__mock/replies")
+    transcripts = await (await client.post("/__mock/transcripts", json={"transcripts": ["Hello."]})).json()
 
     samples: list[tuple[str, Any]] = [
         ("Secret", secret),
@@ -738,6 +760,11 @@ async def test_responses_match_openapi_schemas(client: TestClient) -> None:
         ("ClientSecretResponse", minted),
         *[("JournalEntry", entry) for entry in journal],
         *[("Preset", preset) for preset in presets],
+        ("ReplyRuleInput", reply_body),
+        ("ReplyRule", reply),
+        *[("ReplyRule", rule) for rule in replies["data"]],
+        ("TranscriptList", transcripts),
+        ("TranscriptsInput", {"transcripts": ["Hello."]}),
     ]
     assert len(journal) == 3
     for component, sample in samples:
@@ -746,6 +773,8 @@ async def test_responses_match_openapi_schemas(client: TestClient) -> None:
     assert not _validator(document, "Secret").is_valid({**secret, "status": "gone"})
     assert not _validator(document, "ErrorResponse").is_valid({"error": {"message": "x"}})
     assert not _validator(document, "Health").is_valid({"status": "down", "version": __version__})
+    assert not _validator(document, "ReplyRuleInput").is_valid({**reply_body, "tool_calls": []})
+    assert not _validator(document, "ReplyRule").is_valid({**reply, "times": "1"})
 
 
 # --- scenarios -------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import hashlib
 import importlib.util
 import json
 import os
@@ -27,6 +26,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from mockserver.testing import MockServer
+from tests.browser import browser
 from tests.helpers import ROOT
 
 EXAMPLES = ROOT / "examples"
@@ -250,6 +250,57 @@ async def test_page_connect_step_works_from_python(aiohttp_client: AiohttpClient
         assert opened["session_id"] == data["session_id"]
 
 
+# --- the page in a real browser ------------------------------------------------------------------
+
+WEATHER_ANSWER = "It is sunny in Paris today, 22 degrees. Anything else?"
+
+
+def by_id(element_id: str) -> str:
+    return f"document.getElementById({json.dumps(element_id)})"
+
+
+async def test_page_in_chromium_talks_and_runs_the_tool_calls(aiohttp_client: AiohttpClient) -> None:
+    """The page against ``--scenario weather-agent``: connect, type a question, see the tool call and the answer."""
+    async with MockServer(seed=20, scenario="weather-agent") as mock:
+        client = await backend_client(aiohttp_client, mock)
+        async with browser() as page:
+            await page.navigate(str(client.make_url("/?auto=1")))
+            # The greeting is answered with a generated sentence (no rule matches "Hello!").
+            await page.wait_for(f"{by_id('status')}.textContent === 'done'")
+            greeting = await page.evaluate("[...document.querySelectorAll('.turn')].map(t => t.className)")
+            assert greeting == ["turn user", "turn assistant"]
+            await page.evaluate(
+                f'{by_id("text")}.value = "What\'s the weather in Paris?"; {by_id("send")}.click(); true'
+            )
+            await page.wait_for(f"{by_id('chat')}.textContent.includes({json.dumps(WEATHER_ANSWER)})")
+            await page.wait_for(f"{by_id('status')}.textContent === 'done'")
+            turns = await page.evaluate(
+                "[...document.querySelectorAll('.turn')].map(t => ({kind: t.className, text: t.textContent, "
+                "name: t.dataset.name || null, status: t.dataset.status || null}))"
+            )
+            errors = await page.evaluate(f"{by_id('rt-error')}.hidden")
+            send_enabled = await page.evaluate(f"!{by_id('send')}.disabled")
+        assert errors is True, page.console
+        assert send_enabled
+        kinds = [turn["kind"] for turn in turns]
+        assert kinds == ["turn user", "turn assistant", "turn user", "turn assistant", "turn tool", "turn assistant"]
+        assert turns[2]["text"].endswith("What's the weather in Paris?")
+        assert turns[3]["text"].endswith("Let me check the weather for you.")
+        tool = turns[4]
+        assert (tool["name"], tool["status"]) == ("get_weather", "done")
+        assert 'get_weather({"city":"Paris"})' in tool["text"]
+        assert '→ {"city":"Paris","sky":"sunny","celsius":22}' in tool["text"]
+        assert turns[5]["text"].endswith(WEATHER_ANSWER)
+
+        # What the page sent: its tool declared after connecting, the tool's output, its own response.create.
+        update = mock.assert_event("client", "session.update")
+        assert [t["name"] for t in update["session"]["tools"]] == ["get_weather"]
+        output = mock.assert_event("client", "conversation.item.create", item={"type": "function_call_output"})
+        call = mock.assert_event("server", "response.output_item.done", item={"type": "function_call"})
+        assert output["item"]["call_id"] == call["item"]["call_id"]
+        assert len(mock.events("client", "response.create")) == 3
+
+
 # --- the demo backend, as a script ----------------------------------------------------------------
 
 
@@ -296,27 +347,42 @@ def test_demo_backend_script() -> None:
 # --- the Node example -----------------------------------------------------------------------------
 
 
-def ensure_node_dependencies() -> None:
-    """``npm ci`` in examples/node unless the SDK is already installed there (the lock file pins it).
+def _node_modules_match_the_lock() -> bool:
+    """Whether examples/node/node_modules holds exactly the packages of package-lock.json (npm's own record)."""
+    installed = NODE_EXAMPLE / "node_modules" / ".package-lock.json"
+    if not installed.is_file():
+        return False
+    locked = json.loads((NODE_EXAMPLE / "package-lock.json").read_text())["packages"]
+    have = json.loads(installed.read_text())["packages"]
+    return {name: entry.get("version") for name, entry in locked.items() if name} == {
+        name: entry.get("version") for name, entry in have.items()
+    }
 
-    Under a file lock: tests on other xdist workers (tests/test_doc_samples.py) need it too.
+
+def ensure_node_dependencies() -> None:
+    """``npm ci`` in examples/node unless what the lock file pins is installed there already.
+
+    Test workers share the folder: an exclusive lock makes one of them install while the others wait.
     """
-    lock_path = Path(tempfile.gettempdir()) / f"npm-ci-{hashlib.sha256(bytes(NODE_EXAMPLE)).hexdigest()[:16]}.lock"
+    lock_path = Path(tempfile.gettempdir()) / "openai-realtime-mock-npm-ci.lock"
     with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if (NODE_EXAMPLE / "node_modules" / "openai").is_dir():
-            return
-        npm = shutil.which("npm")
-        assert npm is not None, "npm is needed for the Node example"
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=NODE_EXAMPLE,
-            capture_output=True,
-            text=True,
-            timeout=NPM_CI_TIMEOUT,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if _node_modules_match_the_lock():
+                return
+            npm = shutil.which("npm")
+            assert npm is not None, "npm is needed for the Node examples"
+            result = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=NODE_EXAMPLE,
+                capture_output=True,
+                text=True,
+                timeout=NPM_CI_TIMEOUT,
+                check=False,
+            )
+            assert result.returncode == 0, result.stderr
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def test_node_example_mints_and_reports_errors() -> None:

@@ -35,6 +35,7 @@ from schemathesis.checks import content_type_conformance, not_a_server_error, re
 
 from mockserver.defaults import DEFAULT_INSTRUCTIONS
 from mockserver.openapi import control_openapi
+from mockserver.realtime.text import dump_arguments
 from mockserver.testing import MockServer
 from tests import strategies as strats
 from tests.helpers import ErrorRecords, server_errors
@@ -63,6 +64,8 @@ WEIGHTS = {
     "deep": 0.1,
     "clock": 0.02,
     "fault_rules": 0.5,
+    "reply_rules": 1.0,
+    "scripted_streams": 0.5,
     "section_sign": 0.5,
     "schemathesis": 0.1,  # per operation and generation mode (22 operations, 5 with a body: 27 runs)
     # The client-secrets family: a call's accept (valid and invalid sessions), the translation mint,
@@ -730,6 +733,165 @@ def test_accepted_fault_rules_fire_cleanly(fuzz: Fuzz, tier: str) -> None:
     fuzz.finish()
 
 
+# --- scripted replies and transcripts ---------------------------------------------------------------------------------
+
+#: Function names a session can declare (the tools of session.update are validated like the mint's).
+FUNCTION_NAMES = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,20}", fullmatch=True)
+ARGUMENT_OBJECTS = st.dictionaries(strats.KEYS, strats.arbitrary_json(6), max_size=4)
+
+
+@st.composite
+def reply_rule_bodies(draw: Any) -> Any:
+    """Bodies for POST /__mock/replies: near-valid rules (each field of a right or a wrong type), arrays of them,
+    an unknown key now and then, or any JSON at all."""
+
+    def rule() -> Any:
+        loose = strats.arbitrary_json(3)
+        call = st.fixed_dictionaries(
+            {"name": st.one_of(FUNCTION_NAMES, loose)},
+            optional={"arguments": st.one_of(ARGUMENT_OBJECTS, ARGUMENT_OBJECTS.map(json.dumps), strats.TEXT, loose)},
+        )
+        fields = {
+            "text": st.one_of(strats.TEXT, loose),
+            "tool_calls": st.one_of(st.lists(call, max_size=3), loose),
+            "match": st.one_of(
+                st.fixed_dictionaries({}, optional={"user_text": strats.TEXT, "tool_output": strats.TEXT}), loose
+            ),
+            "times": st.one_of(st.none(), st.integers(-2, 5), loose),
+        }
+        body = {key: draw(values) for key, values in fields.items() if draw(st.booleans())}
+        if draw(st.integers(0, 9)) == 0:
+            body[draw(strats.KEYS)] = draw(loose)
+        return body
+
+    shape = draw(st.integers(0, 9))
+    if shape == 0:
+        return draw(strats.arbitrary_json())
+    if shape == 1:
+        return [rule() for _ in range(draw(st.integers(0, 3)))]
+    return rule()
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_reply_rules_and_transcripts_are_accepted_or_refused_cleanly(fuzz: Fuzz, tier: str) -> None:
+    """Whatever is posted, the answer is 201 with the rules as listed, or one error in OpenAI's envelope."""
+
+    @tier_settings(tier, "reply_rules")
+    @given(body=reply_rule_bodies(), transcripts=st.one_of(st.lists(strats.TEXT, max_size=3), strats.arbitrary_json(3)))
+    def posted(body: Any, transcripts: Any) -> None:
+        note(f"rule: {body!r}")
+        scope = {"X-Mock-Scope": f"fuzz-{uuid.uuid4().hex}"}
+        added = fuzz.client.post("/__mock/replies", json=body, headers=scope)
+        fuzz.count("reply_rules", added.status_code)
+        listed = fuzz.client.get("/__mock/replies", headers=scope).json()["data"]
+        if added.status_code == 400:
+            error_of(added)
+            assert listed == []  # all or nothing
+        else:
+            assert added.status_code == 201, added.text
+            answer = added.json()
+            rules = answer["data"] if isinstance(body, list) else [answer]
+            assert listed == rules
+            for sent, kept in zip(body if isinstance(body, list) else [body], rules, strict=True):
+                assert kept["text"] == sent.get("text")
+                assert [call["name"] for call in kept["tool_calls"]] == [
+                    c["name"] for c in sent.get("tool_calls") or []
+                ]
+                assert kept["times"] == sent.get("times", 1)
+        queued = fuzz.client.post("/__mock/transcripts", json={"transcripts": transcripts}, headers=scope)
+        fuzz.count("reply_rules:transcripts", queued.status_code)
+        if queued.status_code == 400:
+            error_of(queued)
+        else:
+            assert queued.status_code == 201, queued.text
+            waiting = fuzz.client.get("/__mock/transcripts", headers=scope).json()["data"]
+            assert [entry["text"] for entry in waiting] == transcripts
+        fuzz.assert_no_server_errors()
+
+    posted()
+    fuzz.finish()
+
+
+@st.composite
+def scripted_turns(draw: Any) -> tuple[str, dict[str, Any], bool]:
+    """A user message, a valid rule that matches it (a slice of it, case changed, or no match at all),
+    and whether the session speaks (audio) or writes (text)."""
+    said = draw(st.text(st.characters(exclude_categories=("Cc", "Cs", "Co", "Cn")), min_size=1, max_size=40))
+    rule: dict[str, Any] = {}
+    if said.strip() and draw(st.booleans()):
+        start = draw(st.integers(0, len(said) - 1))
+        piece = said[start : draw(st.integers(start + 1, len(said)))]
+        rule["match"] = {"user_text": piece.swapcase() if draw(st.booleans()) else piece}
+    if draw(st.booleans()):
+        rule["text"] = draw(st.text(min_size=1, max_size=60))
+    calls = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {"name": FUNCTION_NAMES},
+                optional={"arguments": st.one_of(ARGUMENT_OBJECTS, ARGUMENT_OBJECTS.map(json.dumps))},
+            ),
+            min_size=0 if "text" in rule else 1,
+            max_size=3,
+        )
+    )
+    if calls:
+        rule["tool_calls"] = calls
+    return said, rule, draw(st.booleans())
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_scripted_replies_stream_exactly_what_was_scripted(fuzz: Fuzz, tier: str) -> None:
+    """Any valid rule, played in a session: every event valid for the SDK, the text and arguments verbatim."""
+    import websockets.sync.client as ws_client  # noqa: PLC0415 - only this property speaks WebSocket
+
+    from tests.realtime_client import check_event  # noqa: PLC0415
+
+    @tier_settings(tier, "scripted_streams")
+    @given(turn=scripted_turns())
+    def streamed(turn: tuple[str, dict[str, Any], bool]) -> None:
+        said, rule, audio = turn
+        note(f"user: {said!r}, rule: {rule!r}, audio: {audio}")
+        scope = {"X-Mock-Scope": f"fuzz-{uuid.uuid4().hex}"}
+        assert fuzz.client.post("/__mock/replies", json=rule, headers=scope).status_code == 201
+        names = sorted({call["name"] for call in rule.get("tool_calls", [])})
+        session = {
+            "type": "realtime",
+            "model": "gpt-realtime",
+            "output_modalities": ["audio" if audio else "text"],
+            "tools": [{"type": "function", "name": name} for name in names],
+        }
+        key = fuzz.client.post(MINT, json={"session": session}, headers=scope).json()["value"]
+        url = fuzz.server.base_url.replace("http://", "ws://") + "/realtime?model=gpt-realtime"
+        events: list[dict[str, Any]] = []
+        with ws_client.connect(url, additional_headers={"Authorization": f"Bearer {key}"}, open_timeout=10) as ws:
+            item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": said}]}
+            ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+            ws.send(json.dumps({"type": "response.create"}))
+            while not events or events[-1]["type"] != "response.done":
+                events.append(json.loads(ws.recv(timeout=10)))
+        fuzz.count("scripted_streams", "streamed")
+        for event in events:
+            check_event(event)
+        output = events[-1]["response"]["output"]
+        texts = [
+            i["content"][0].get("text") or i["content"][0].get("transcript") for i in output if i["type"] == "message"
+        ]
+        assert texts == ([rule["text"]] if "text" in rule else [])
+        calls = [i for i in output if i["type"] == "function_call"]
+        expected = rule.get("tool_calls", [])
+        assert [c["name"] for c in calls] == [c["name"] for c in expected]
+        for call, scripted in zip(calls, expected, strict=True):
+            arguments = scripted.get("arguments", {})
+            assert call["arguments"] == (arguments if isinstance(arguments, str) else dump_arguments(arguments))
+            assert isinstance(json.loads(call["arguments"]), dict)
+        assert len({c["call_id"] for c in calls}) == len(calls)
+        assert fuzz.client.get("/__mock/replies", headers=scope).json()["data"] == []  # served once
+        fuzz.assert_no_server_errors()
+
+    streamed()
+    fuzz.finish()
+
+
 # --- schemathesis: every operation of the project's own OpenAPI document ---------------------------------------------
 
 
@@ -780,6 +942,8 @@ def test_openapi_operations_conform(fuzz: Fuzz, tier: str) -> None:
                         fuzz.assert_no_server_errors()
                     finally:
                         fuzz.server.clear_faults()
+                        fuzz.server.clear_replies()
+                        fuzz.server.clear_transcripts()
 
                 operation_conforms()
     fuzz.finish()

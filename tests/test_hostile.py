@@ -1097,6 +1097,8 @@ def ignored_body_outcome(path: str, method: str) -> tuple[int, dict[str, Any] | 
         return 404, {"message": f"No fault rule found with id '{MISSING_RULE}'.", "param": None, "code": "not_found"}
     if path == "/__mock/calls/{call_id}":
         return 404, {"message": f"No call found with id '{MISSING_CALL}'.", "param": "call_id", "code": "not_found"}
+    if path == "/__mock/replies/{rule_id}":
+        return 404, {"message": f"No reply rule found with id '{MISSING_RULE}'.", "param": None, "code": "not_found"}
     return 200, None
 
 
@@ -1118,6 +1120,26 @@ BODY_OUTCOMES: dict[tuple[str, str], dict[str, tuple[int, str, str | None, str |
             "invalid_type",
         ),
     },
+    ("/__mock/replies", "POST"): {
+        "garbage": (400, INVALID_JSON_MESSAGE, None, None),
+        "array": (
+            400,
+            "Invalid type for '[0]': expected an object, but got an integer instead.",
+            "[0]",
+            "invalid_type",
+        ),
+        "huge_number": (
+            400,
+            "Invalid body: expected a JSON object or an array of them, but got an integer instead.",
+            None,
+            "invalid_type",
+        ),
+    },
+    ("/__mock/transcripts", "POST"): {
+        "garbage": (400, INVALID_JSON_MESSAGE, None, None),
+        "array": (400, "Invalid body: expected a JSON object, but got an array instead.", None, "invalid_type"),
+        "huge_number": (400, "Invalid body: expected a JSON object, but got an integer instead.", None, "invalid_type"),
+    },
     ("/__mock/clock", "POST"): {
         "garbage": (400, INVALID_JSON_MESSAGE, None, None),
         "array": (400, "Invalid body: expected a JSON object, but got an array instead.", None, "invalid_type"),
@@ -1134,7 +1156,7 @@ HOSTILE_CONTROL_BODIES = {"garbage": b"{not json", "array": b"[1, 2]", "huge_num
 
 def test_every_control_route_is_in_this_catalogue() -> None:
     assert {("/__mock/faults", "POST"), ("/__mock/clock", "POST"), ("/__mock/calls", "POST")} <= set(CONTROL_ROUTES)
-    assert len(CONTROL_ROUTES) == 20  # update BODY_OUTCOMES / ignored_body_outcome when routes change
+    assert len(CONTROL_ROUTES) == 27  # update BODY_OUTCOMES / ignored_body_outcome when routes change
 
 
 @pytest.mark.parametrize(("path", "method"), CONTROL_ROUTES)

@@ -14,12 +14,16 @@ def test_sync_client(realtime_mock_sync):
         secret = client.realtime.client_secrets.create(session={"type": "realtime", "model": "gpt-realtime"})
     assert secret.value.startswith("ek_")
     realtime_mock_sync.assert_minted(1)
+    realtime_mock_sync.add_reply("Scripted.", match={"user_text": "hi"}, times=None)
+    assert realtime_mock_sync.add_transcripts("Hi there.") == ["Hi there."]
 
 
 def test_sync_state_is_fresh(realtime_mock_sync):
     realtime_mock_sync.assert_minted(0)
     assert realtime_mock_sync.requests() == []
     assert realtime_mock_sync.faults() == []
+    assert realtime_mock_sync.replies() == []
+    assert realtime_mock_sync.transcripts() == []
 
 
 @pytest.mark.asyncio
@@ -29,6 +33,8 @@ async def test_async_client(realtime_mock):
         secret = await client.realtime.client_secrets.create()
     assert secret.value.startswith("ek_")
     realtime_mock.assert_statuses([429, 429, 200])
+    (rule,) = realtime_mock.add_replies([{"tool_calls": [{"name": "f", "arguments": {"a": 1}}]}])
+    assert rule.tool_calls[0].arguments == '{"a":1}'
 
 
 @pytest.mark.asyncio

@@ -166,6 +166,8 @@ class RealtimeEngine:
         #: What the user "said" in audio items that were not transcribed (for reply matching).
         self._heard: dict[str, str] = {}
         self._detector: TurnDetector | None = None
+        #: Every function call id of this session (made here or sent by the client): new ones never repeat them.
+        self._call_ids: set[str] = set()
         self._expiry: asyncio.TimerHandle | None = None
         self._configure_audio()
 
@@ -327,6 +329,8 @@ class RealtimeEngine:
                 "previous_item_id",
             )
         item = Item(_stored_item(data, self._new_id("item")))
+        if isinstance(data.get("call_id"), str):
+            self._call_ids.add(data["call_id"])
         audio = _user_audio(data)
         if audio:
             item.audio = audio
@@ -485,7 +489,9 @@ class RealtimeEngine:
             self._disarm_idle()
             start_ms = round(base + vad_event.audio_start_ms)
             self._turn = _Turn(self._new_id("item"), start_ms)
-            self._pending_transcript = self.script.next_transcript()
+            if self._pending_transcript is None:
+                # Taken when speech starts (semantic VAD reads it), kept until an audio item is committed.
+                self._pending_transcript = self.script.next_transcript()
             await self.emit("input_audio_buffer.speech_started", audio_start_ms=start_ms, item_id=self._turn.item_id)
             interrupts = self._config is not None and self._config.interrupt_response
             if interrupts and self.active is not None and self.active.cancel("turn_detected"):
@@ -542,7 +548,13 @@ class RealtimeEngine:
                 self._heard[item.id] = heard
         answers = respond and self.kind == "realtime" and self._config is not None and self._config.create_response
         if answers and self.active is None:
-            await self._start(self._new_response({}, self._context(None), out_of_band=False))
+            try:
+                response = self._new_response({}, self._context(None), out_of_band=False)
+            except ScriptError as exc:
+                # An automatic response has no client event to blame: the error's event_id is null.
+                await self.error(exc.error)
+                return
+            await self._start(response)
 
     @property
     def _transcription(self) -> Mapping[str, Any] | None:
@@ -759,7 +771,12 @@ class RealtimeEngine:
 
     def _new_id(self, prefix: str) -> str:
         if prefix == "call":
-            return "call_" + self._alnum()[:16]
+            # ``call_`` and 16 alphanumerics (SESSION_TRUTH §1), never one the session has already seen.
+            call_id = "call_" + self._alnum()[:16]
+            while call_id in self._call_ids:
+                call_id = "call_" + self._alnum()[:16]
+            self._call_ids.add(call_id)
+            return call_id
         return f"{prefix}_{self._alnum()}"
 
 

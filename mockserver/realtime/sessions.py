@@ -40,7 +40,7 @@ def new_engine(
     media: MediaOutput | None = None,
     call_id: str | None = None,
 ) -> RealtimeEngine:
-    """An engine for ``opening`` on this server: seeded words, the server's pace and clock."""
+    """An engine for ``opening`` on this server: seeded words, the server's pace and clock, its scope's script."""
     connection = state.next_connection()
     engine = RealtimeEngine.open(
         opening.session,
@@ -54,6 +54,7 @@ def new_engine(
         on_close=on_close,
         now=state.clock.now,
         scope=opening.scope,
+        script=state.scripts.for_scope(opening.scope),
         media=media,
     )
     if opening.secret is not None:

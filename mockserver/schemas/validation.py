@@ -96,7 +96,9 @@ def first_error(errors: list[ErrorDetails], prefix: str = "") -> OpenAIError:
 
     if kind == OPENAI_ERROR:
         owner = param
-        param += ctx.get("subpath", "")
+        subpath = ctx.get("subpath", "")
+        # A bare key ("status") under a path ("[2]") is a child of it: "[2].status", not "[2]status".
+        param += f".{subpath}" if param and subpath and not subpath.startswith((".", "[")) else subpath
         message = ctx["template"].replace("{param}", param).replace("{owner}", owner)
         return OpenAIError(400, message, param=param or None, code=ctx["code"])
     if kind in ("missing", "union_tag_not_found"):
