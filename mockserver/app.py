@@ -7,9 +7,10 @@ from aiohttp.typedefs import Handler
 
 from .clock import Clock
 from .handlers import control, openai
-from .keys import STATE
+from .keys import STATE, WEBRTC_CALLS
 from .middleware import endpoint
 from .realtime import calls, websocket
+from .realtime.webrtc import WebRTCCalls
 from .scenario import with_scenario
 from .settings import Settings
 from .state import MockState
@@ -27,6 +28,8 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/realtime": {"GET": websocket.connect},
     "/v1/realtime/calls": {"POST": calls.create_call},
     "/realtime/calls": {"POST": calls.create_call},
+    "/v1/realtime/calls/{call_id}/hangup": {"POST": calls.hangup_call},
+    "/realtime/calls/{call_id}/hangup": {"POST": calls.hangup_call},
     # The control surface.
     "/__mock/health": {"GET": control.health},
     "/__mock/settings": {"GET": control.settings},
@@ -51,7 +54,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """
     settings, scenario = with_scenario(settings or Settings())
     app = web.Application(client_max_size=settings.max_body_bytes)
-    app[STATE] = MockState.create(settings, clock, scenario.faults if scenario else ())
+    state = app[STATE] = MockState.create(settings, clock, scenario.faults if scenario else ())
+    webrtc_calls = app[WEBRTC_CALLS] = WebRTCCalls(state, settings.max_calls)
+    state.on_stop.append(webrtc_calls.close_all)
     for path, methods in ROUTES.items():
         app.router.add_route("*", path, endpoint(methods))
     app.router.add_route("*", "/{path:.*}", endpoint(None))

@@ -48,6 +48,7 @@ class IdFactory:
         self._minted = random.Random(f"{self.seed}:minted")
         self._events = random.Random(f"{self.seed}:events")
         self._requests = random.Random(f"{self.seed}:requests")
+        self._calls = random.Random(f"{self.seed}:calls")
 
     @staticmethod
     def _hex(rng: random.Random, length: int) -> str:
@@ -71,6 +72,14 @@ class IdFactory:
     def event_id(self) -> str:
         """``event_`` + 21 alphanumerics."""
         return "event_" + self._events.randbytes(21).translate(_TO_ALNUM).decode()
+
+    def call_id(self) -> str:
+        """``rtc_`` + 32 lowercase hex, as WebRTC and SIP call ids are (SESSION_TRUTH §1)."""
+        return "rtc_" + self._hex(self._calls, 32)
+
+    def media_event_id(self) -> str:
+        """``event_`` + 16 lowercase hex, as WebRTC's ``output_audio_buffer.*`` events have (SESSION_TRUTH §1)."""
+        return "event_" + self._hex(self._events, 16)
 
     def request_id(self) -> str:
         """``req_`` + 32 lowercase hex."""

@@ -73,6 +73,7 @@ class Settings(BaseModel):
     error_statuses: str = "429:0.5,500:0.3,503:0.2"
     scenario: str | None = None
     realtime_pace: float = Field(0, ge=0, le=100)
+    max_calls: int = Field(20, ge=1, le=10_000)
 
     @field_validator("error_statuses")
     @classmethod
@@ -199,6 +200,12 @@ OPTIONS: tuple[Option, ...] = (
         "How fast Realtime replies stream: 0 as fast as possible; 1 at playback speed (audio deltas as long apart "
         "as the audio they carry, text deltas 50 ms apart); 0.5 twice as fast.",
         "FACTOR",
+    ),
+    Option(
+        "max_calls",
+        "--max-calls",
+        "WebRTC calls with media (the `webrtc` extra) open at once; one more gets 429 until a call ends.",
+        "N",
     ),
 )
 

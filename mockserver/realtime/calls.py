@@ -1,11 +1,11 @@
-"""WebRTC signalling: ``POST /v1/realtime/calls`` takes an SDP offer and answers an SDP answer (201)."""
+"""WebRTC calls: ``POST /v1/realtime/calls`` takes an SDP offer and answers an SDP answer (201);
+``POST /v1/realtime/calls/{call_id}/hangup`` ends the call."""
 
 from __future__ import annotations
 
 import email.parser
 import email.policy
 import hashlib
-from typing import Any
 
 from aiohttp import web
 
@@ -13,17 +13,26 @@ from ..auth import api_key_from_header
 from ..body import parse_json
 from ..defaults import session_from_request
 from ..errors import OpenAIError, incorrect_api_key, missing_api_key
-from ..keys import STATE
+from ..keys import EXCHANGE, STATE, WEBRTC_CALLS, WS_FAULTS
+from ..middleware import scope_of
 from ..schemas import validate_model
 from ..schemas.requests import RealtimeCreateClientSecretRequest
 from ..secrets import ClientSecret
-from .sessions import remember_session
+from .sessions import Opening, remember_session
+from .webrtc import WEBRTC_EXTRA_HINT, CallRequest
 
-__all__ = ["create_call", "sdp_answer"]
+__all__ = ["MEDIA_HEADER", "create_call", "hangup_call", "sdp_answer"]
+
+#: On a signalling-only answer (no ``webrtc`` extra): says that no media will flow, and how to get it.
+MEDIA_HEADER = "x-mock-webrtc"
 
 
 async def create_call(request: web.Request) -> web.Response:
-    """``POST /v1/realtime/calls``: an SDP offer in, an SDP answer out (201), with a ``Location``."""
+    """``POST /v1/realtime/calls``: an SDP offer in, an SDP answer out (201), with a ``Location``.
+
+    With the ``webrtc`` extra the answer opens a real call (``webrtc.WebRTCCalls``); without it, the
+    answer is signalling only and says so (an ``a=x-mock-webrtc`` line and an ``x-mock-webrtc`` header).
+    """
     state = request.app[STATE]
     key = api_key_from_header(request.headers.get("Authorization"))
     if key is None:
@@ -39,10 +48,10 @@ async def create_call(request: web.Request) -> web.Response:
 
     content_type = request.content_type
     if content_type == "multipart/form-data":
-        offer, session = await _multipart_offer(request)
+        offer, asked = await _multipart_offer(request)
     elif content_type == "application/sdp":
         offer = (await request.read()).decode("utf-8", errors="replace")
-        session = None
+        asked = None
     else:
         raise OpenAIError(
             400,
@@ -56,28 +65,75 @@ async def create_call(request: web.Request) -> web.Response:
             400, "Invalid 'sdp': expected an SDP offer starting with 'v=0'.", param="sdp", code="invalid_sdp"
         )
 
-    call_id = "rtc_" + state.ids.event_id().removeprefix("event_")
-    if secret is not None:
-        session_id = secret.session_id
-    elif session is not None:
-        session_id = session["id"]
+    call_id = state.ids.call_id()
+    opening = _opening(request, secret, asked)
+    calls = request.app[WEBRTC_CALLS]
+    if calls.media:
+        answer = await calls.open(
+            CallRequest(call_id, opening, offer, key, request.get(EXCHANGE), request.get(WS_FAULTS))
+        )
+        response = web.Response(status=201, text=answer, content_type="application/sdp")
     else:
-        session_id = state.ids.session_id()
-    if secret is not None:
-        remember_session(secret, session_id, "webrtc", now, call_id)
-    answer = sdp_answer(offer, state.ids.event_id())
-    response = web.Response(status=201, text=answer, content_type="application/sdp")
+        if secret is not None:
+            remember_session(secret, opening.session["id"], "webrtc", now, call_id)
+        answer = sdp_answer(offer, state.ids.event_id())
+        response = web.Response(status=201, text=answer, content_type="application/sdp")
+        response.headers[MEDIA_HEADER] = f"signalling-only; {WEBRTC_EXTRA_HINT}"
     response.headers["Location"] = f"/v1/realtime/calls/{call_id}"
     return response
 
 
-async def _multipart_offer(request: web.Request) -> tuple[str, dict[str, Any] | None]:
-    """The ``sdp`` and ``session`` parts of a multipart offer (parsed from the body already read)."""
+async def hangup_call(request: web.Request) -> web.Response:
+    """``POST /v1/realtime/calls/{call_id}/hangup``: end a live WebRTC call (200, empty body).
+
+    Any valid key may hang up; an ``ek_`` key only the call it opened. An unknown (or already ended) call
+    gets 404 in OpenAI's envelope.
+    """
+    state = request.app[STATE]
+    key = api_key_from_header(request.headers.get("Authorization"))
+    if key is None:
+        raise missing_api_key()
+    if key.startswith("ek_"):
+        if state.secrets.get(key) is None:
+            raise incorrect_api_key(key)
+    elif state.settings.api_keys and key not in state.settings.api_keys:
+        raise incorrect_api_key(key)
+    call_id = request.match_info["call_id"]
+    calls = request.app[WEBRTC_CALLS]
+    call = calls.get(call_id)
+    if call is None:
+        raise OpenAIError(404, f"No call found with id '{call_id}'.")
+    if key.startswith("ek_") and call.key != key:
+        raise OpenAIError(
+            401,
+            "You have insufficient permissions for this operation. An ephemeral client secret (ek_...) cannot hang "
+            "up this call: use a standard API key (an ek_ key may only hang up the WebRTC call it opened).",
+        )
+    await calls.hangup(call_id)
+    # Production answers 200 with an empty body; the SDKs read nothing.
+    return web.Response(status=200)
+
+
+def _opening(
+    request: web.Request, secret: ClientSecret | None, asked: RealtimeCreateClientSecretRequest | None
+) -> Opening:
+    """The session the call opens: the minted one for an ``ek_`` key, else the multipart's (or a default one)."""
+    state = request.app[STATE]
+    if secret is not None:
+        return Opening(secret.session, secret.session_request, secret, secret.scope)
+    parsed = asked or RealtimeCreateClientSecretRequest()
+    session = session_from_request(parsed, state.ids.session_id())
+    wanted = parsed.session.model_dump(exclude_unset=True) if parsed.session is not None else {"type": "realtime"}
+    return Opening(session, wanted, None, scope_of(request))
+
+
+async def _multipart_offer(request: web.Request) -> tuple[str, RealtimeCreateClientSecretRequest | None]:
+    """The ``sdp`` and ``session`` parts of a multipart offer (the session validated as a mint's)."""
     raw = await request.read()
     header = f"Content-Type: {request.headers.get('Content-Type', '')}\r\n\r\n".encode("latin-1", "replace")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(header + raw)
     offer: str | None = None
-    session: dict[str, Any] | None = None
+    asked: RealtimeCreateClientSecretRequest | None = None
     parts = message.iter_parts() if message.is_multipart() else iter(())
     for part in parts:
         name = part.get_param("name", header="content-disposition")
@@ -86,15 +142,15 @@ async def _multipart_offer(request: web.Request) -> tuple[str, dict[str, Any] | 
         if name == "sdp":
             offer = data.decode("utf-8", errors="replace")
         elif name == "session":
-            parsed = validate_model(RealtimeCreateClientSecretRequest, {"session": parse_json(data)})
-            session = session_from_request(parsed, request.app[STATE].ids.session_id())
+            asked = validate_model(RealtimeCreateClientSecretRequest, {"session": parse_json(data)})
     if offer is None:
         raise OpenAIError(400, "Missing required parameter: 'sdp'.", param="sdp", code="missing_required_parameter")
-    return offer, session
+    return offer, asked
 
 
 def sdp_answer(offer: str, seed_text: str) -> str:
-    """A plausible SDP answer mirroring the offer's media sections (no media flows: see the README)."""
+    """A plausible SDP answer mirroring the offer's media sections; no media flows (the ``webrtc`` extra is
+    missing), which its ``a=x-mock-webrtc`` line says."""
     ufrag, pwd = seed_text[-8:], (seed_text * 2)[-24:]
     fingerprint = ":".join(f"{ord(c) % 256:02X}" for c in (seed_text * 3)[:32])
     mids = [line.split(":", 1)[1] for line in offer.splitlines() if line.startswith("a=mid:")]
@@ -106,6 +162,7 @@ def sdp_answer(offer: str, seed_text: str) -> str:
         "t=0 0",
         "a=group:BUNDLE " + " ".join(mids or ["0"]),
         "a=msid-semantic: WMS",
+        f"a=x-mock-webrtc:signalling-only; {WEBRTC_EXTRA_HINT}",
     ]
     for index, m_line in enumerate(media or ["m=audio 9 UDP/TLS/RTP/SAVPF 111"]):
         kind = m_line.split()[0].removeprefix("m=")
