@@ -26,7 +26,7 @@ from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessi
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from mockserver.realtime.ice import gathering_on
-from tests.realtime_client import EVENT_ID, SERVER_EVENTS, SDK_EXTRAS, unknown_fields
+from tests.realtime_client import EVENT_ID, SDK_EXTRAS, SERVER_EVENTS, unknown_fields
 
 __all__ = [
     "CALL_LOCATION",
@@ -52,7 +52,8 @@ FRAME_SAMPLES = 960
 def check_call_event(event: dict[str, Any]) -> Any:
     """A data-channel event as production's would be: its id's shape, valid against the SDK's types."""
     pattern = MEDIA_EVENT_ID if event.get("type") in MEDIA_EVENTS else EVENT_ID
-    assert isinstance(event.get("event_id"), str) and pattern.fullmatch(event["event_id"]), event
+    assert isinstance(event.get("event_id"), str), event
+    assert pattern.fullmatch(event["event_id"]), event
     parsed = SERVER_EVENTS.validate_python(event, strict=False)
     assert parsed.type == event["type"], (type(parsed).__name__, event["type"])
     assert set(unknown_fields(parsed)) <= SDK_EXTRAS, (event["type"], unknown_fields(parsed))
@@ -190,11 +191,12 @@ class CallClient:
     def send(self, event: Mapping[str, Any] | str) -> None:
         self.channel.send(event if isinstance(event, str) else json.dumps(event))
 
-    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
-        return await asyncio.wait_for(self._events.get(), timeout)
+    async def recv(self, within: float = TIMEOUT) -> dict[str, Any]:
+        """The next event, within ``within`` seconds."""
+        return await asyncio.wait_for(self._events.get(), within)
 
-    async def until(self, event_type: str, *, timeout: float = TIMEOUT, **fields: Any) -> list[dict[str, Any]]:
-        """Events up to and including the first of ``event_type`` (with these field values), within ``timeout``."""
+    async def until(self, event_type: str, *, within: float = TIMEOUT, **fields: Any) -> list[dict[str, Any]]:
+        """Events up to and including the first of ``event_type`` (with these field values), within ``within`` s."""
         seen: list[dict[str, Any]] = []
 
         async def read() -> None:
@@ -205,9 +207,9 @@ class CallClient:
                     return
 
         try:
-            await asyncio.wait_for(read(), timeout)
+            await asyncio.wait_for(read(), within)
         except TimeoutError:
-            raise AssertionError(f"no {event_type} within {timeout} s; saw {[e['type'] for e in seen]}") from None
+            raise AssertionError(f"no {event_type} within {within} s; saw {[e['type'] for e in seen]}") from None
         return seen
 
     async def close(self) -> None:

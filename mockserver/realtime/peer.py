@@ -100,10 +100,9 @@ class _DataChannel:
                 self.channel.send(text)
 
     def close(self) -> None:
+        """Nothing more is sent; the channel itself closes with the peer connection (SCTP goes with it)."""
         self._closed = True
         self.pending = []
-        if self.channel is not None:
-            self.channel.close()
 
 
 class PeerCall:
