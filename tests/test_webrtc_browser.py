@@ -48,17 +48,16 @@ BROWSER_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    # The microphone: a fake device playing a file, granted without a prompt.
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
 )
+#: The microphone: a fake device playing a file, granted without a prompt.
+MEDIA_FLAGS = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
 PAGE = ROOT / "tests" / "pages" / "webrtc_call.html"
 SCREENSHOT = ROOT / "docs" / "images" / "demo-webrtc.png"
 #: Every wait on the browser ends within this many seconds.
 TIMEOUT = 40.0
 WAV_RATE = 48_000
 
-Launch = Callable[[Path], Awaitable[BrowserContext]]
+Launch = Callable[..., Awaitable[BrowserContext]]
 
 
 def write_wav(path: Path, script: list[tuple[int, float]]) -> Path:
@@ -82,12 +81,14 @@ async def launch(tmp_path: Path) -> AsyncIterator[Launch]:
     contexts: list[BrowserContext] = []
     async with async_playwright() as playwright:
 
-        async def start(microphone: Path) -> BrowserContext:
+        async def start(microphone: Path | None) -> BrowserContext:
+            """With ``microphone`` (a WAV), a fake microphone granted without asking; ``None``: no microphone."""
+            media = [*MEDIA_FLAGS, f"--use-file-for-fake-audio-capture={microphone}"] if microphone else []
             context = await playwright.chromium.launch_persistent_context(
                 str(tmp_path / f"profile-{len(contexts)}"),
                 executable_path=str(CHROMIUM),
                 headless=True,
-                args=[*BROWSER_FLAGS, f"--use-file-for-fake-audio-capture={microphone}"],
+                args=[*BROWSER_FLAGS, *media],
                 viewport={"width": 760, "height": 900},
             )
             context.set_default_timeout(TIMEOUT * 1000)
@@ -229,6 +230,40 @@ async def test_documented_browser_flow(launch: Launch, tmp_path: Path) -> None:
             assert len(registry) == 0
             (entry,) = mock.requests(path="/v1/realtime/calls")
             assert entry.extra["ended"].startswith("hung up")
+
+
+async def test_browser_hiding_its_addresses_behind_mdns_connects(launch: Launch) -> None:
+    """Without a microphone permission Chromium offers ``<uuid>.local`` names, not addresses; the mock does
+    not resolve them (that takes multicast off loopback): the browser's checks reach its 127.0.0.1
+    candidate and the pair is peer-reflexive. No browser flag is needed."""
+    async with MockServer(seed=34) as mock, AsyncOpenAI(base_url=mock.base_url, api_key="sk-backend") as sdk:
+
+        async def token(request: web.Request) -> web.Response:
+            secret = await sdk.realtime.client_secrets.create(session={"type": "realtime", "model": "gpt-realtime"})
+            return web.json_response({"value": secret.value})
+
+        async def index(request: web.Request) -> web.FileResponse:
+            return web.FileResponse(PAGE)
+
+        backend = web.Application()
+        backend.router.add_get("/", index)
+        backend.router.add_post("/token", token)
+        async with serve(backend) as origin:
+            context = await launch(None)
+            page = context.pages[0] if context.pages else await context.new_page()
+            await page.goto(f"{origin}/?api={mock.base_url}&mic=0&gather=1")
+            await poll(page, "window.call.error || window.call.events.length > 0", "session.created")
+            assert await page.evaluate("window.call.error") is None
+            offer = await page.evaluate("window.call.offer")
+            hosts = [line.split()[4] for line in offer.split("\r\n") if line.startswith("a=candidate:")]
+            assert hosts, offer
+            assert all(host.endswith(".local") for host in hosts), hosts
+            events = page_events(await page.evaluate("window.call.events"))
+            assert events[0]["type"] == "session.created"
+            inbound = await poll(page, "window.inboundAudio().then(s => s && s.packetsReceived > 0 && s)", "packets")
+            assert inbound["packetsReceived"] > 0
+            assert await page.evaluate("window.hangUp()") == 200
+            await poll(page, "window.call.states.includes('oai-events closed')", "the data channel closed")
 
 
 # --- 2. the offline demo page ----------------------------------------------------------------------
