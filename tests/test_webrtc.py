@@ -385,6 +385,21 @@ async def test_fault_drops_the_call_after_n_events(mock: MockServer, http: aioht
     await eventually(lambda: len(calls_of(mock)) == 0, "forgotten")
 
 
+async def test_fault_delays_every_event_on_the_channel(
+    mock: MockServer, http: aiohttp.ClientSession, client: Any
+) -> None:
+    rule = mock.add_fault(match={"path": "/v1/realtime/calls"}, event_delay_ms=20, times=1)
+    key, _ = await mint_key(http, mock, output_modalities=["text"])
+    call = await client(http, mock, key, microphone=None)
+    assert (await call.recv())["type"] == "session.created"
+    call.send({"type": "conversation.item.create", "item": HELLO_ITEM})
+    call.send({"type": "response.create"})
+    assert (await call.until("response.done"))[-1]["response"]["status"] == "completed"
+    (entry,) = mock.requests(path="/v1/realtime/calls")
+    assert entry.rule_id == rule.id
+    assert entry.status == 201
+
+
 async def test_fault_refuses_the_offer(mock: MockServer, http: aiohttp.ClientSession) -> None:
     mock.fail_next(1, status=429, match={"path": "/v1/realtime/calls"})
     key, _ = await mint_key(http, mock)
