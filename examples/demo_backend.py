@@ -3,9 +3,10 @@
 
 This is the shape of a real Realtime backend: the browser never sees the ``sk-`` key; it asks
 this backend, which calls ``POST /v1/realtime/client_secrets`` with the official SDK and hands
-back only the short-lived ``ek_`` key, with the Realtime WebSocket URL to use it on. The page
-then connects to that URL itself, the key riding in the ``openai-insecure-api-key.`` subprotocol
-as browsers must. Here the SDK's ``base_url`` points at the mock, so the whole demo runs with no
+back only the short-lived ``ek_`` key, with the URLs to use it on. The page then calls the model
+itself over WebRTC (its SDP offer posted to ``calls_url`` with the key), falling back to the
+Realtime WebSocket (``realtime_url``, the key riding in the ``openai-insecure-api-key.``
+subprotocol as browsers must). Here the SDK's ``base_url`` points at the mock, so the whole demo runs with no
 network and no API key::
 
     mockserver --port 8080
@@ -32,7 +33,7 @@ from aiohttp import web
 from openai import AsyncOpenAI
 from yarl import URL
 
-__all__ = ["create_app", "main", "realtime_url"]
+__all__ = ["calls_url", "create_app", "main", "realtime_url"]
 
 #: Resolved from this file, so the script works from any working directory.
 INDEX_HTML = Path(__file__).resolve().parent / "static" / "index.html"
@@ -101,6 +102,11 @@ def realtime_url(base_url: str, model: str) -> str:
     return str(url.with_scheme(scheme).with_path(url.path.rstrip("/") + "/realtime").with_query(model=model))
 
 
+def calls_url(base_url: str) -> str:
+    """Where the page posts its WebRTC offer: ``http://127.0.0.1:8080/v1`` gives ``.../v1/realtime/calls``."""
+    return base_url.rstrip("/") + "/realtime/calls"
+
+
 async def index(request: web.Request) -> web.FileResponse:
     """The page (a single self-contained file: it works offline)."""
     return web.FileResponse(INDEX_HTML, headers={"Cache-Control": "no-store"})
@@ -134,7 +140,8 @@ async def create_session(request: web.Request) -> web.Response:
             "expires_at": secret.expires_at,
             "session_id": secret.session.id,
             "model": model,
-            # Where the page opens its Realtime WebSocket with the key.
+            # Where the page posts its WebRTC offer with the key, and its WebSocket fallback.
+            "calls_url": calls_url(request.app[CONFIG].mock_url),
             "realtime_url": realtime_url(request.app[CONFIG].mock_url, model),
         }
     )

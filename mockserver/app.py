@@ -8,9 +8,10 @@ from aiohttp.typedefs import Handler
 from .clock import Clock
 from .handlers import calls as call_control
 from .handlers import control, openai, scripts, sip
-from .keys import STATE
+from .keys import STATE, WEBRTC_CALLS
 from .middleware import endpoint
 from .realtime import calls, websocket
+from .realtime.webrtc import WebRTCCalls
 from .scenario import with_scenario
 from .settings import Settings
 from .state import MockState
@@ -73,9 +74,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     settings, scenario = with_scenario(settings or Settings())
     app = web.Application(client_max_size=settings.max_body_bytes)
     if scenario is None:
-        app[STATE] = MockState.create(settings, clock)
+        state = app[STATE] = MockState.create(settings, clock)
     else:
-        app[STATE] = MockState.create(settings, clock, scenario.faults, scenario.replies, scenario.transcripts)
+        state = app[STATE] = MockState.create(settings, clock, scenario.faults, scenario.replies, scenario.transcripts)
+    webrtc_calls = app[WEBRTC_CALLS] = WebRTCCalls(state, settings.max_calls)
+    state.on_stop.append(webrtc_calls.close_all)
     for path, methods in ROUTES.items():
         app.router.add_route("*", path, endpoint(methods))
     app.router.add_route("*", "/{path:.*}", endpoint(None))

@@ -74,6 +74,10 @@ class IdFactory:
         """``event_`` + 21 alphanumerics."""
         return "event_" + self._events.randbytes(21).translate(_TO_ALNUM).decode()
 
+    def media_event_id(self) -> str:
+        """``event_`` + 16 lowercase hex, as WebRTC's ``output_audio_buffer.*`` events have (SESSION_TRUTH §1)."""
+        return "event_" + self._hex(self._events, 16)
+
     def request_id(self) -> str:
         """``req_`` + 32 lowercase hex."""
         return "req_" + self._hex(self._requests, 32)

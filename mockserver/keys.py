@@ -6,11 +6,14 @@ from aiohttp import web
 
 from .faults import Decision
 from .journal import JournalEntry
+from .realtime.webrtc import WebRTCCalls
 from .state import MockState
 
-__all__ = ["EXCHANGE", "REQUEST_ID", "STATE", "WS_FAULTS"]
+__all__ = ["EXCHANGE", "REQUEST_ID", "STATE", "WEBRTC_CALLS", "WS_FAULTS"]
 
 STATE = web.AppKey("mockserver.state", MockState)
+#: The live WebRTC calls (with the ``webrtc`` extra): opened by ``POST /v1/realtime/calls``, ended on shutdown.
+WEBRTC_CALLS = web.AppKey("mockserver.webrtc_calls", WebRTCCalls)
 #: The request's ``x-request-id``, drawn once by the outermost middleware.
 REQUEST_ID = web.RequestKey("mockserver.request_id", str)
 #: The journal entry of an OpenAI-surface request, filled in as it is served.

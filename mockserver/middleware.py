@@ -23,6 +23,8 @@ from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 
 from .body import dump_json
+from .cors import is_preflight, preflight_headers
+from .cors import response_headers as cors_headers
 from .errors import OpenAIError, body_too_large, invalid_json, invalid_method, invalid_url
 from .faults import Decision, RequestFacts, configured_decision, decision_from_headers
 from .journal import JournalEntry, masked_headers
@@ -83,12 +85,16 @@ async def _serve(
     request_id = state.ids.request_id()
     request[REQUEST_ID] = request_id
     inner = handler if handler is not None else _raiser(missing(request.method, request.path))
+    control = request.path.startswith(CONTROL_PREFIX)
     try:
         check_header_sizes(request)
         _refuse_compressed_body(request)
-        if request.path.startswith(CONTROL_PREFIX):
+        if control:
             _guard_control(request, state.settings)
             response = await inner(request)
+        elif is_preflight(request.method, request.headers):
+            # Browser plumbing before a cross-origin call: answered, never journaled or faulted.
+            response = web.Response(status=200, headers=preflight_headers(request.headers))
         else:
             response = await _surface(request, inner, started)
     except OpenAIError as error:
@@ -120,6 +126,8 @@ async def _serve(
     response.headers.update(
         {"x-request-id": request_id, "openai-processing-ms": str(round(elapsed_ms)), **state.static_headers}
     )
+    if not control:
+        response.headers.update(cors_headers(request.headers))
     if log.isEnabledFor(logging.DEBUG):
         log.debug(
             "%s %s -> %s in %.1f ms",

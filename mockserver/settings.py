@@ -91,6 +91,8 @@ class Settings(BaseModel):
     def _drop_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(item for item in value if item)
 
+    max_calls: int = Field(20, ge=1, le=10_000)
+
     @field_validator("error_statuses")
     @classmethod
     def _check_error_statuses(cls, value: str) -> str:
@@ -254,6 +256,12 @@ OPTIONS: tuple[Option, ...] = (
         "How fast Realtime replies stream: 0 as fast as possible; 1 at playback speed (audio deltas as long apart "
         "as the audio they carry, text deltas 50 ms apart); 0.5 twice as fast.",
         "FACTOR",
+    ),
+    Option(
+        "max_calls",
+        "--max-calls",
+        "WebRTC calls with media (the `webrtc` extra) open at once; one more gets 429 until a call ends.",
+        "N",
     ),
 )
 

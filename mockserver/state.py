@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import random
 import secrets as _stdlib_secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,8 @@ class MockState:
     #: Open Realtime WebSockets, closed (1001) when the server stops.
     connections: set[Any] = field(default_factory=set)
     connections_opened: int = 0
+    #: What else ends with the server (the live WebRTC calls), called in order by :meth:`stop`.
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @classmethod
     def create(
@@ -105,7 +108,7 @@ class MockState:
         return self.connections_opened
 
     async def stop(self) -> None:
-        """Start shutting down: end injected delays, close open WebSockets (1001, going away)."""
+        """Start shutting down: end injected delays, close open WebSockets (1001, going away), end the calls."""
         self.stopping.set()
         for task in list(self.background):
             task.cancel()
@@ -115,6 +118,8 @@ class MockState:
         for ws in list(self.connections):
             with contextlib.suppress(Exception):
                 await ws.close(code=1001, message=b"server shutting down")
+        for close in self.on_stop:
+            await close()
 
     def reset(self, scope: str | None = None) -> None:
         """Back to a fresh server; with a scope, forget only that scope's journal, faults, secrets, calls, scripts."""

@@ -265,7 +265,8 @@ class MockServer:
         (``"client"`` or ``"server"``) and ``session_id``. Open connections are included.
         """
         found: list[dict[str, Any]] = []
-        for entry in self.requests(method="GET"):
+        # A WebSocket's GET, or a WebRTC call's POST (its data channel's events).
+        for entry in self.requests():
             session_id = entry.extra.get("session_id")
             for event in entry.extra.get("events") or []:
                 if (direction is None or event.get("direction") == direction) and (

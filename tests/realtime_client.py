@@ -24,6 +24,7 @@ from mockserver.testing import MockServer
 TIMEOUT = 5.0
 
 EVENT_ID = re.compile(r"^event_[A-Za-z0-9]{21}$")
+#: ``rtc_`` + 32 lowercase hex, as production's call ids (SESSION_TRUTH §1).
 CALL_LOCATION = re.compile(r"^/v1/realtime/calls/(rtc_[0-9a-f]{32})$")
 SERVER_EVENTS: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RealtimeServerEvent)
 

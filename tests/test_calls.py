@@ -19,9 +19,11 @@ from openai import AsyncOpenAI, OpenAI
 
 from mockserver.testing import MockServer
 from tests.helpers import load_json
+from tests.realtime_client import SDP_OFFER
 
 CALL_ID = re.compile(r"^rtc_[0-9a-f]{32}$")
-OFFER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n"
+#: A browser's offer (aiortc answers it for real when the webrtc extra is installed).
+OFFER = SDP_OFFER
 SESSION: dict[str, Any] = {
     "type": "realtime",
     "model": "gpt-realtime",

@@ -82,7 +82,7 @@ async def test_session_mints_through_the_sdk(aiohttp_client: AiohttpClient) -> N
         assert response.status == 200, await response.text()
         data = await response.json()
 
-        assert set(data) == {"value", "expires_at", "session_id", "model", "realtime_url"}
+        assert set(data) == {"value", "expires_at", "session_id", "model", "calls_url", "realtime_url"}
         assert re.fullmatch(r"ek_[0-9a-f]{32}", data["value"])
         # The key's first 8 hex digits are its creation time; the TTL asked for is what it got.
         assert data["expires_at"] - int(data["value"][3:11], 16) == 120
@@ -90,6 +90,7 @@ async def test_session_mints_through_the_sdk(aiohttp_client: AiohttpClient) -> N
         assert data["model"] == "gpt-realtime"
         # The mock's own Realtime WebSocket, where the page connects with the key.
         assert data["realtime_url"] == f"ws://127.0.0.1:{mock.port}/v1/realtime?model=gpt-realtime"
+        assert data["calls_url"] == f"http://127.0.0.1:{mock.port}/v1/realtime/calls"
 
         (entry,) = mock.assert_attempts(1)
         assert entry.path == "/v1/realtime/client_secrets"

@@ -13,7 +13,7 @@ from aiohttp import web
 from ..auth import api_key_from_header
 from ..calls import Call, CallAction, CallStateError, next_status
 from ..errors import OpenAIError, incorrect_api_key, missing_api_key
-from ..keys import STATE
+from ..keys import STATE, WEBRTC_CALLS
 from ..plans import ACCEPT, PlanKind
 from ..schemas.calls import CallReferRequest, CallRejectRequest
 from ..schemas.validation import validate_model
@@ -124,4 +124,7 @@ async def hangup_call(request: web.Request) -> web.Response:
     state, call, _ = await _prepare(request, "hangup")
     if call is not None:
         _move(state, call, "hangup")
+        if call.transport == "webrtc":
+            # A live call (the webrtc extra) ends for real: its peer connection, data channel and engine.
+            await request.app[WEBRTC_CALLS].hangup(call.id)
     return _done()

@@ -1,7 +1,8 @@
-"""WebRTC signalling: ``POST /v1/realtime/calls`` takes an SDP offer and answers an SDP answer (201).
+"""WebRTC calls: ``POST /v1/realtime/calls`` takes an SDP offer and answers an SDP answer (201).
 
-The call is registered (``state.calls``, transport ``webrtc``, connected at once), so
-``POST /v1/realtime/calls/{call_id}/hangup`` ends it.
+Every call is registered (``state.calls``, transport ``webrtc``, accepted at once), so
+``POST /v1/realtime/calls/{call_id}/hangup`` (``handlers/calls.py``) ends it. With the ``webrtc`` extra the
+answer opens a live call (``webrtc.WebRTCCalls``: media and the ``oai-events`` data channel).
 """
 
 from __future__ import annotations
@@ -17,18 +18,26 @@ from ..body import parse_json
 from ..calls import Call
 from ..defaults import session_from_request
 from ..errors import OpenAIError, incorrect_api_key, missing_api_key
-from ..keys import STATE
+from ..keys import EXCHANGE, STATE, WEBRTC_CALLS, WS_FAULTS
 from ..middleware import scope_of
 from ..schemas import validate_model
 from ..schemas.requests import RealtimeCreateClientSecretRequest
 from ..secrets import ClientSecret
-from .sessions import remember_session
+from .sessions import Opening, remember_session
+from .webrtc import WEBRTC_EXTRA_HINT, CallRequest
 
-__all__ = ["create_call", "sdp_answer"]
+__all__ = ["MEDIA_HEADER", "create_call", "sdp_answer"]
+
+#: On a signalling-only answer (no ``webrtc`` extra): says that no media will flow, and how to get it.
+MEDIA_HEADER = "x-mock-webrtc"
 
 
 async def create_call(request: web.Request) -> web.Response:
-    """``POST /v1/realtime/calls``: an SDP offer in, an SDP answer out (201), with a ``Location``."""
+    """``POST /v1/realtime/calls``: an SDP offer in, an SDP answer out (201), with a ``Location``.
+
+    With the ``webrtc`` extra the answer opens a real call (``webrtc.WebRTCCalls``); without it, the
+    answer is signalling only and says so (an ``a=x-mock-webrtc`` line and an ``x-mock-webrtc`` header).
+    """
     state = request.app[STATE]
     key = api_key_from_header(request.headers.get("Authorization"))
     if key is None:
@@ -48,7 +57,7 @@ async def create_call(request: web.Request) -> web.Response:
         offer, asked = await _multipart_offer(request)
     elif content_type == "application/sdp":
         offer = (await request.read()).decode("utf-8", errors="replace")
-        asked = RealtimeCreateClientSecretRequest()
+        asked = None
     else:
         raise OpenAIError(
             400,
@@ -63,12 +72,7 @@ async def create_call(request: web.Request) -> web.Response:
         )
 
     call_id = state.ids.call_id()
-    if secret is not None:
-        session, session_request = secret.session, secret.session_request
-    else:
-        session = session_from_request(asked, state.ids.session_id())
-        session_request = asked.session.model_dump(exclude_unset=True) if asked.session else {"type": "realtime"}
-    session_id = session["id"]
+    opening = _opening(request, secret, asked)
     state.calls.add(
         Call(
             id=call_id,
@@ -76,27 +80,48 @@ async def create_call(request: web.Request) -> web.Response:
             status="accepted",
             created_at=int(now),
             updated_at=int(now),
-            scope=scope_of(request),
+            scope=opening.scope,
             secret=secret.value if secret is not None else None,
-            session=session,
-            session_request=session_request,
+            session=dict(opening.session),
+            session_request=dict(opening.request),
         )
     )
-    if secret is not None:
-        remember_session(secret, session_id, "webrtc", now, call_id)
-    answer = sdp_answer(offer, state.ids.event_id())
-    response = web.Response(status=201, text=answer, content_type="application/sdp")
+    calls = request.app[WEBRTC_CALLS]
+    if calls.media:
+        answer = await calls.open(
+            CallRequest(call_id, opening, offer, key, request.get(EXCHANGE), request.get(WS_FAULTS))
+        )
+        response = web.Response(status=201, text=answer, content_type="application/sdp")
+    else:
+        if secret is not None:
+            remember_session(secret, opening.session["id"], "webrtc", now, call_id)
+        answer = sdp_answer(offer, state.ids.event_id())
+        response = web.Response(status=201, text=answer, content_type="application/sdp")
+        response.headers[MEDIA_HEADER] = f"signalling-only; {WEBRTC_EXTRA_HINT}"
     response.headers["Location"] = f"/v1/realtime/calls/{call_id}"
     return response
 
 
-async def _multipart_offer(request: web.Request) -> tuple[str, RealtimeCreateClientSecretRequest]:
-    """The ``sdp`` part of a multipart offer and its ``session`` part, validated as a mint's session."""
+def _opening(
+    request: web.Request, secret: ClientSecret | None, asked: RealtimeCreateClientSecretRequest | None
+) -> Opening:
+    """The session the call opens: the minted one for an ``ek_`` key, else the multipart's (or a default one)."""
+    state = request.app[STATE]
+    if secret is not None:
+        return Opening(secret.session, secret.session_request, secret, secret.scope)
+    parsed = asked or RealtimeCreateClientSecretRequest()
+    session = session_from_request(parsed, state.ids.session_id())
+    wanted = parsed.session.model_dump(exclude_unset=True) if parsed.session is not None else {"type": "realtime"}
+    return Opening(session, wanted, None, scope_of(request))
+
+
+async def _multipart_offer(request: web.Request) -> tuple[str, RealtimeCreateClientSecretRequest | None]:
+    """The ``sdp`` and ``session`` parts of a multipart offer (the session validated as a mint's)."""
     raw = await request.read()
     header = f"Content-Type: {request.headers.get('Content-Type', '')}\r\n\r\n".encode("latin-1", "replace")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(header + raw)
     offer: str | None = None
-    asked = RealtimeCreateClientSecretRequest()
+    asked: RealtimeCreateClientSecretRequest | None = None
     parts = message.iter_parts() if message.is_multipart() else iter(())
     for part in parts:
         name = part.get_param("name", header="content-disposition")
@@ -112,7 +137,8 @@ async def _multipart_offer(request: web.Request) -> tuple[str, RealtimeCreateCli
 
 
 def sdp_answer(offer: str, seed_text: str) -> str:
-    """A plausible SDP answer mirroring the offer's media sections (no media flows: see the README)."""
+    """A plausible SDP answer mirroring the offer's media sections; no media flows (the ``webrtc`` extra is
+    missing), which its ``a=x-mock-webrtc`` line says."""
     ufrag, pwd = seed_text[-8:], (seed_text * 2)[-24:]
     fingerprint = ":".join(f"{ord(c) % 256:02X}" for c in (seed_text * 3)[:32])
     mids = [line.split(":", 1)[1] for line in offer.splitlines() if line.startswith("a=mid:")]
@@ -124,6 +150,7 @@ def sdp_answer(offer: str, seed_text: str) -> str:
         "t=0 0",
         "a=group:BUNDLE " + " ".join(mids or ["0"]),
         "a=msid-semantic: WMS",
+        f"a=x-mock-webrtc:signalling-only; {WEBRTC_EXTRA_HINT}",
     ]
     for index, m_line in enumerate(media or ["m=audio 9 UDP/TLS/RTP/SAVPF 111"]):
         kind = m_line.split()[0].removeprefix("m=")

@@ -145,6 +145,9 @@ class RealtimeEngine:
     now: Callable[[], float] | None = None
     #: The scope of the mint that made the key (``X-Mock-Scope``): scripts and the journal follow it.
     scope: str | None = None
+    #: The audio format of a media track (WebRTC), which replaces the session's configured input and output
+    #: formats: the configured PCM format does not apply to the track (SESSION_TRUTH §4).
+    track_format: AudioFormat | None = None
 
     conversation: Conversation = field(init=False)
     active: Response | None = field(init=False, default=None)
@@ -169,6 +172,8 @@ class RealtimeEngine:
         #: Every function call id of this session (made here or sent by the client): new ones never repeat them.
         self._call_ids: set[str] = set()
         self._expiry: asyncio.TimerHandle | None = None
+        #: The latest response whose audio went to ``media``: what an interruption or a clear cuts off.
+        self._voiced: str | None = None
         self._configure_audio()
 
     # --- life cycle ------------------------------------------------------------------------------------
@@ -316,8 +321,8 @@ class RealtimeEngine:
 
     async def _output_clear(self, event: Any) -> None:
         """``output_audio_buffer.clear``: only WebRTC has an output buffer; over a WebSocket it is accepted."""
-        if self.media is not None and self.active is not None:
-            await self.media.clear(self.active.id)
+        if self.media is not None and self._voiced is not None:
+            await self.media.clear(self._voiced)
 
     async def _item_create(self, event: Any) -> None:
         data = _as_dict(event.item)
@@ -424,9 +429,11 @@ class RealtimeEngine:
 
     def _configure_audio(self) -> None:
         audio = self.session["audio"]
-        self._input_format: AudioFormat = format_of(audio["input"]["format"])
+        self._input_format: AudioFormat = self.track_format or format_of(audio["input"]["format"])
         output = audio.get("output")
-        self._output_format: AudioFormat = format_of(output["format"] if output else audio["input"]["format"])
+        self._output_format: AudioFormat = self.track_format or format_of(
+            output["format"] if output else audio["input"]["format"]
+        )
         config = TurnDetection.from_session(audio["input"].get("turn_detection"))
         if self._detector is not None:
             self._audio_base_ms += self._detector.position_ms
@@ -496,6 +503,9 @@ class RealtimeEngine:
             interrupts = self._config is not None and self._config.interrupt_response
             if interrupts and self.active is not None and self.active.cancel("turn_detected"):
                 await self._settle(self.active)
+            if interrupts and self.media is not None and self._voiced is not None:
+                # Generation outruns playback: a finished reply may still be playing, and is cut off too.
+                await self.media.clear(self._voiced)
         elif isinstance(vad_event, SpeechStopped):
             turn = self._turn
             if turn is None:
@@ -737,7 +747,10 @@ class RealtimeEngine:
             rng=self.rng,
             pace=self.pace,
             media=self.media,
+            audio_format=self.track_format,
         )
+        if self.media is not None and response.audio:
+            self._voiced = response.id
         await stream.begin()
         response.task = self._spawn(self._run(stream))
 

@@ -180,7 +180,7 @@ class ResponseStream:
 
     ``new_id(prefix)`` makes item and call ids; ``pace`` is the ``--realtime-pace`` factor (0: as fast as
     possible, 1: audio at playback speed); ``media`` takes the audio instead of ``response.output_audio.delta``
-    events (WebRTC).
+    events (WebRTC), in ``audio_format`` (the track's) rather than the response's output format.
     """
 
     def __init__(
@@ -193,6 +193,7 @@ class ResponseStream:
         rng: random.Random,
         pace: float,
         media: MediaOutput | None = None,
+        audio_format: AudioFormat | None = None,
     ) -> None:
         self.response = response
         self.emit = emit
@@ -201,6 +202,7 @@ class ResponseStream:
         self.rng = rng
         self.pace = pace
         self.media = media
+        self.audio_format = audio_format
         self._budget: float = float("inf") if response.max_output_tokens == "inf" else float(response.max_output_tokens)
         self._cut = False
         self._clock_start = 0.0
@@ -290,7 +292,7 @@ class ResponseStream:
         opened.part_open = True
 
         if response.audio:
-            fmt = format_of(response.output_format)
+            fmt = self.audio_format or format_of(response.output_format)
             speech = synthesize(text, fmt, speed=response.speed, voice=response.voice)
             costs = [ms_for_bytes(span.end - span.start, fmt) for span in speech.words]
             kept = self._fit([span.text for span in speech.words], costs)

@@ -9,14 +9,17 @@ from typing import Any
 
 from ..secrets import ClientSecret
 from ..state import MockState
+from .audio import format_of
 from .engine import Emit, RealtimeEngine
 from .responses import MediaOutput
 from .text import Phrases
 
-__all__ = ["SESSIONS_PER_SECRET", "Opening", "new_engine", "remember_session"]
+__all__ = ["SESSIONS_PER_SECRET", "TRACK_FORMAT", "Opening", "new_engine", "remember_session"]
 
 #: Sessions remembered per secret.
 SESSIONS_PER_SECRET = 100
+#: What a WebRTC media track carries once decoded (and is given to play), whatever the session's formats.
+TRACK_FORMAT = {"type": "audio/pcm", "rate": 24000}
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,10 @@ def new_engine(
     media: MediaOutput | None = None,
     call_id: str | None = None,
 ) -> RealtimeEngine:
-    """An engine for ``opening`` on this server: seeded words, the server's pace and clock, its scope's script."""
+    """An engine for ``opening`` on this server: seeded words, the server's pace and clock, its scope's script.
+
+    With ``media`` (a WebRTC track) the engine's audio is PCM16 24 kHz both ways (``TRACK_FORMAT``).
+    """
     connection = state.next_connection()
     engine = RealtimeEngine.open(
         opening.session,
@@ -56,6 +62,7 @@ def new_engine(
         scope=opening.scope,
         script=state.scripts.for_scope(opening.scope),
         media=media,
+        track_format=format_of(TRACK_FORMAT) if media is not None else None,
     )
     if opening.secret is not None:
         remember_session(opening.secret, engine.session["id"], transport, state.clock.now(), call_id)

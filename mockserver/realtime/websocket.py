@@ -9,24 +9,20 @@ goes out in order, through the connection's faults, into the journal.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from ..auth import api_key_from_header
 from ..defaults import realtime_session, transcription_session
 from ..errors import OpenAIError, incorrect_api_key
-from ..journal import JournalEntry
 from ..keys import EXCHANGE, STATE, WS_FAULTS
 from ..middleware import scope_of
 from ..schemas.requests import REALTIME_MODELS
 from ..state import MockState
 from .events import FRAME_MAX_BYTES, error_event
-from .recording import EventLog
+from .link import EventLink
 from .sessions import Opening, new_engine
 
 __all__ = ["connect", "is_supported_model"]
@@ -124,10 +120,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
         # Journaled now, not when the socket closes: its events are visible while it is open.
         entry.status = 101
         state.journal.record(entry)
-    faults = request.get(WS_FAULTS)
-    link = _Link(
-        ws, request, state, entry, faults.drop_after_events if faults else None, faults.event_delay_ms if faults else 0
-    )
+    link = EventLink(_Socket(ws, request), state, entry, request.get(WS_FAULTS))
     state.connections.add(ws)
     try:
         opening = _open(request, state)
@@ -136,7 +129,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
             await ws.close(code=opening.close_code, message=opening.reason.encode())
             link.note("closed", opening.reason)
             return ws
-        await _converse(link, opening)
+        await _converse(link, ws, opening)
     except Exception:
         # A bug of ours: the socket is already upgraded, so no HTTP error can be written. Log it and close
         # with 1011 (internal error), as a server does; the server keeps serving.
@@ -148,97 +141,45 @@ async def connect(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _converse(link: _Link, opening: Opening) -> None:
+async def _converse(link: EventLink, ws: web.WebSocketResponse, opening: Opening) -> None:
     state = link.state
-    engine = new_engine(state, opening, emit=link.send, on_close=link.close_normally, transport="websocket")
+
+    async def close_normally() -> None:
+        """``session.close`` (or the 60-minute cap): the session ends, the socket closes normally."""
+        await ws.close(code=1000)
+
+    engine = new_engine(state, opening, emit=link.send, on_close=close_normally, transport="websocket")
     link.note("session_id", engine.session["id"])
     if link.entry is not None and link.entry.scope is None and opening.scope is not None:
         # A browser cannot send X-Mock-Scope: its session belongs to the scope its key was minted in.
         link.entry.scope = opening.scope
     await engine.start()
     try:
-        async for message in link.ws:
+        async for message in ws:
             if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 await engine.receive(message.data, observe=link.record_client)
-            if link.dropped or link.ws.closed:
+            if link.dropped or ws.closed:
                 break
     finally:
         await engine.close()
 
 
-class _Link:
-    """One socket: sends server events in order (delayed or dropped by faults) and journals both directions."""
+class _Socket:
+    """The WebSocket's side of an :class:`EventLink`: text frames, and a drop that aborts the TCP connection."""
 
-    def __init__(
-        self,
-        ws: web.WebSocketResponse,
-        request: web.Request,
-        state: MockState,
-        entry: JournalEntry | None,
-        drop_after: int | None,
-        delay_ms: float,
-    ) -> None:
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request) -> None:
         self.ws = ws
         self.request = request
-        self.state = state
-        self.entry = entry
-        self.drop_after = drop_after
-        self.delay_ms = min(delay_ms, state.settings.latency_max_ms)
-        self.sent = 0
-        self.dropped = False
-        self._lock = asyncio.Lock()
-        self.log: EventLog | None = None
-        if entry is not None and state.journal.enabled:
-            self.log = EventLog()
-            # Read when the journal is listed, so an open connection shows its events as they happen.
-            entry.live["events"] = self.log.events
-            entry.live["events_dropped"] = lambda: self.log.dropped if self.log else 0
 
-    async def send(self, event: dict[str, Any]) -> None:
-        """Send one server event; concurrent senders (responses, the receive loop) keep their order."""
-        async with self._lock:
-            if self.dropped or self.ws.closed:
-                return
-            if self.delay_ms > 0:
-                await asyncio.sleep(self.delay_ms / 1000)
-            if self.drop_after is not None and self.sent >= self.drop_after:
-                self._drop()
-                return
-            try:
-                await self.ws.send_str(dump_event(event))
-            except ConnectionError:
-                return
-            self.sent += 1
-            if self.log is not None:
-                self.log.record("server", event)
+    @property
+    def closed(self) -> bool:
+        return self.ws.closed
 
-    async def close_normally(self) -> None:
-        """``session.close``: the client asked to end the session."""
-        await self.ws.close(code=1000)
+    async def send_text(self, text: str) -> None:
+        await self.ws.send_str(text)
 
-    def record_client(self, frame: str | bytes, event: dict[str, Any] | None) -> None:
-        """Journal a client frame: the event as parsed, or what could be told of a frame that did not parse."""
-        if self.log is None:
-            return
-        if event is not None:
-            self.log.record("client", event)
-        elif isinstance(frame, bytes):
-            self.log.record("client", {"type": None, "binary": True, "size": len(frame)})
-        else:
-            self.log.record("client", {"type": None, "size": len(frame), "text": frame[:256]})
-
-    def _drop(self) -> None:
+    def drop(self) -> None:
         """Drop the connection without a close frame, as a network failure would."""
-        self.dropped = True
-        self.note("dropped", f"after {self.sent} server events")
         transport = self.request.transport
         if transport is not None:
             transport.abort()
-
-    def note(self, what: str, detail: str) -> None:
-        if self.entry is not None:
-            self.entry.extra[what] = detail
-
-
-def dump_event(event: dict[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
