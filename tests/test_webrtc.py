@@ -516,3 +516,42 @@ async def test_a_peer_that_never_connects_is_hung_up(mock: MockServer, http: aio
     (entry,) = mock.requests(path="/v1/realtime/calls")
     assert entry.extra["ended"] == "the peer did not connect within 0.5 s"
     assert check_event is not None
+
+
+async def test_scripted_replies_and_tool_calls_over_the_data_channel(
+    mock: MockServer, http: aiohttp.ClientSession, client: Any
+) -> None:
+    """The same engine: a reply rule of the mint's scope answers over ``oai-events`` as over a WebSocket."""
+    scoped = mock.scoped("webrtc-agent")
+    scoped.add_reply(
+        "Let me check.",
+        match={"user_text": "weather"},
+        tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}],
+    )
+    scoped.add_reply("Snow in Oslo.", match={"tool_output": "get_weather"})
+    tool = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
+    async with http.post(
+        f"{mock.base_url}/realtime/client_secrets",
+        json={"session": {"type": "realtime", "output_modalities": ["text"], "tools": [tool]}},
+        headers={"Authorization": f"Bearer {SK}", "X-Mock-Scope": "webrtc-agent"},
+    ) as minted:
+        key = (await minted.json())["value"]
+    call = await client(http, mock, key, microphone=None)
+    assert (await call.recv())["type"] == "session.created"
+    question = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "The weather?"}]}
+    call.send({"type": "conversation.item.create", "item": question})
+    call.send({"type": "response.create"})
+    first = (await call.until("response.done"))[-1]["response"]
+    assert [item["type"] for item in first["output"]] == ["message", "function_call"]
+    function_call = first["output"][1]
+    assert (function_call["name"], function_call["arguments"], function_call["status"]) == (
+        "get_weather",
+        '{"city":"Oslo"}',
+        "completed",
+    )
+    output = {"type": "function_call_output", "call_id": function_call["call_id"], "output": '{"sky": "snow"}'}
+    call.send({"type": "conversation.item.create", "item": output})
+    call.send({"type": "response.create"})
+    second = (await call.until("response.done"))[-1]["response"]
+    assert second["output"][0]["content"][0]["text"] == "Snow in Oslo."
+    assert scoped.replies() == []  # both rules served their one response
