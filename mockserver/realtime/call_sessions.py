@@ -129,6 +129,7 @@ class CallSessions:
             return live
         session = self._own.get(call.id)
         if session is None:
+            await self._sweep()
             session = self._own[call.id] = _OwnSession(self.state, call, self._session_closed)
             # Started before anyone is attached: each socket gets its own session.created (Sidebands.send).
             await session.engine.start()
@@ -139,6 +140,13 @@ class CallSessions:
         session = self._own.pop(call_id, None)
         if session is not None:
             await session.end(reason)
+
+    async def _sweep(self) -> None:
+        """End the sessions of calls the registry no longer keeps (forgotten, reset) or that are over."""
+        for call_id in list(self._own):
+            call = self.state.calls.get(call_id)
+            if call is None or call.status in FINISHED:
+                await self.end(call_id, "the call is over")
 
     def _session_closed(self, call_id: str) -> None:
         """``session.close`` or the 60-minute cap ended a call's session: the call is over too."""
