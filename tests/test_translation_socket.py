@@ -575,6 +575,12 @@ async def test_refusals_are_production_shaped(mock: MockServer, http: aiohttp.Cl
         message="Realtime Translation does not accept an intent query parameter.",
     )
     assert (code, reason) == (4000, "invalid_request_error.invalid_intent")
+    # The key comes first.
+    error, code, _ = await refusal(
+        http, translations_url(mock, "intent=transcription"), headers=bearer("ek_" + "3" * 32)
+    )
+    assert_openai_error(error, code="invalid_api_key")
+    assert code == 3000
 
 
 async def test_keys_open_only_their_own_kind_of_session(mock: MockServer, http: aiohttp.ClientSession) -> None:

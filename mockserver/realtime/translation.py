@@ -54,10 +54,9 @@ PCM24: AudioFormat = format_of({"type": "audio/pcm", "rate": 24000})
 FRAME_BYTES = bytes_for_ms(FRAME_MS, PCM24)
 #: The fields of every ``session.output_audio.delta`` besides ``delta`` and ``elapsed_ms``.
 OUTPUT_FORMAT = {"sample_rate": 24000, "channels": 1, "format": "pcm16"}
-#: Turn detection on the input: ``server_vad`` with the defaults of a realtime session.
-SOURCE_VAD = TurnDetection.from_session(
-    {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 200}
-)
+#: Turn detection on the input: ``server_vad`` with the defaults of a realtime session (threshold 0.5,
+#: 300 ms of prefix padding, 200 ms of silence ends a turn).
+SOURCE_VAD = TurnDetection("server_vad")
 #: The voice of the translated speech.
 VOICE = "alloy"
 
@@ -86,8 +85,6 @@ class TranslationEngine:
     closed: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
-        if SOURCE_VAD is None:  # pragma: no cover - a constant
-            raise RuntimeError("no turn detection")
         self._detector = TurnDetector(SOURCE_VAD, PCM24, transcript=self._peek)
         self._pending = bytearray()
         self._frames = 0

@@ -52,6 +52,13 @@ def _open(request: web.Request, state: MockState) -> Opening | Refusal:
     key = key_from_request(request)
     if key is None:
         return missing_key()
+    secret = state.secrets.get(key) if key.startswith("ek_") else None
+    if key.startswith("ek_"):
+        # A realtime key opens realtime sessions only (at /v1/realtime).
+        if secret is None or secret.status(state.clock.now()) != "active" or secret.kind != "translation":
+            return invalid_key(key)
+    elif state.settings.api_keys and key not in state.settings.api_keys:
+        return invalid_key(key)
     if "intent" in request.query:
         error = OpenAIError(
             400,
@@ -60,14 +67,8 @@ def _open(request: web.Request, state: MockState) -> Opening | Refusal:
             code="invalid_intent",
         )
         return Refusal(error, 4000, "invalid_request_error.invalid_intent")
-    if key.startswith("ek_"):
-        secret = state.secrets.get(key)
-        # A realtime key opens realtime sessions only (at /v1/realtime).
-        if secret is None or secret.status(state.clock.now()) != "active" or secret.kind != "translation":
-            return invalid_key(key)
+    if secret is not None:
         return Opening(secret.session, secret.session_request, secret, secret.scope)
-    if state.settings.api_keys and key not in state.settings.api_keys:
-        return invalid_key(key)
     model = request.query.get("model")
     if not model:
         error = OpenAIError(
