@@ -627,6 +627,15 @@ async def test_the_session_ends_after_60_minutes(mock: MockServer, http: aiohttp
         await socket.closed_with(1000)
 
 
+async def test_an_idle_session_ends_when_its_time_is_up(mock: MockServer, http: aiohttp.ClientSession) -> None:
+    async with translation(http, mock) as socket:
+        mock.advance_clock(socket.received[0]["session"]["expires_at"] - mock.now() - 1.0)
+        # Answered (the session has a second left); then, with nothing more from the client, the session ends.
+        assert (await socket.ask({"type": "session.update", "session": {}}))["type"] == "session.updated"
+        assert_openai_error(await socket.recv(), code="session_expired")
+        await socket.closed_with(1000)
+
+
 # --- journal, faults, pacing ----------------------------------------------------------------------------------------
 
 
@@ -703,3 +712,16 @@ async def test_pacing_waits_as_long_as_the_speech_plays(monkeypatch: pytest.Monk
     await sender.send([{"type": "session.output_transcript.delta"}, frame, frame, frame])
     assert link.sent == ["session.output_transcript.delta", *["session.output_audio.delta"] * 3]
     assert waits == [pytest.approx(0.1), pytest.approx(0.1)]
+
+
+async def test_a_paced_session_sends_the_same_events(http: aiohttp.ClientSession) -> None:
+    """``--realtime-pace`` changes when the translated speech goes out, not what goes out, nor its order."""
+    shapes = []
+    for pace in (0.0, 0.05):
+        async with MockServer(seed=5, realtime_pace=pace) as mock, translation(http, mock) as socket:
+            await socket.send(append(speech(800)))
+            await socket.send({"type": "session.update", "event_id": "after", "session": {}})
+            events = await socket.close_session()
+            shapes.append([(e["type"], e.get("elapsed_ms"), e.get("delta")) for e in events])
+    assert shapes[0] == shapes[1]
+    assert [kind for kind, _, _ in shapes[0]][-2:] == ["session.updated", "session.closed"]
