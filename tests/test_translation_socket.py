@@ -290,7 +290,7 @@ async def test_a_short_append_waits_for_its_frame(mock: MockServer, http: aiohtt
     async with translation(http, mock) as socket:
         await socket.send(append(audio[:-tail]))
         # A barrier: nothing came before its error, so the turn's end was not heard yet.
-        assert (await socket.ask({"type": "nope", "event_id": "b1"}))["error"]["event_id"] == "b1"
+        assert (await socket.reply({"type": "nope", "event_id": "b1"}))["error"]["event_id"] == "b1"
         await socket.send(append(audio[-tail:]))
         events = await socket.until("session.output_audio.delta")
         assert events[0]["type"] == "session.output_transcript.delta"
@@ -366,7 +366,7 @@ async def test_session_update_merges_only_the_updatable_fields(mock: MockServer,
     async with translation(http, mock, key) as socket:
         created = socket.received[0]["session"]
         update = {"audio": {"input": {"noise_reduction": {"type": "far_field"}}, "output": {"language": "es"}}}
-        updated = await socket.ask({"type": "session.update", "event_id": "u1", "session": update})
+        updated = await socket.reply({"type": "session.update", "event_id": "u1", "session": update})
         assert updated["type"] == "session.updated"
         session = updated["session"]
         assert (session["id"], session["model"], session["expires_at"]) == (
@@ -380,7 +380,7 @@ async def test_session_update_merges_only_the_updatable_fields(mock: MockServer,
             "output": {"language": "es"},
         }
         update = {"audio": {"input": {"noise_reduction": None, "transcription": {"model": "gpt-realtime-whisper"}}}}
-        session = (await socket.ask({"type": "session.update", "session": update}))["session"]
+        session = (await socket.reply({"type": "session.update", "session": update}))["session"]
         assert session["audio"]["input"] == {
             "transcription": {"model": "gpt-realtime-whisper"},
             "noise_reduction": None,
@@ -388,7 +388,7 @@ async def test_session_update_merges_only_the_updatable_fields(mock: MockServer,
         assert session["audio"]["output"] == {"language": "es"}
         # Enabled again without a strength: 1.
         update = {"audio": {"input": {"noise_reduction": {"type": "near_field"}}}}
-        session = (await socket.ask({"type": "session.update", "session": update}))["session"]
+        session = (await socket.reply({"type": "session.update", "session": update}))["session"]
         assert session["audio"]["input"]["noise_reduction"] == {"type": "near_field", "strength": 1.0}
         # Transcription now on: the next utterance has input deltas.
         await socket.send(append(speech(800)))
@@ -442,10 +442,10 @@ async def test_a_bad_update_is_refused_whole(
 ) -> None:
     async with translation(http, mock) as socket:
         update = {"type": "session.update", "event_id": "evt_1", "session": {**session}}
-        error = assert_openai_error(await socket.ask(update), code=code, param=param, message=message)
+        error = assert_openai_error(await socket.reply(update), code=code, param=param, message=message)
         assert error["event_id"] == "evt_1"
         # Nothing changed, and the session goes on.
-        unchanged = await socket.ask({"type": "session.update", "session": {}})
+        unchanged = await socket.reply({"type": "session.update", "session": {}})
         assert unchanged["session"] == socket.received[0]["session"]
 
 
@@ -514,9 +514,9 @@ async def test_every_bad_event_gets_one_error_and_the_session_goes_on(
     message: str | None,
 ) -> None:
     async with translation(http, mock) as socket:
-        error = assert_openai_error(await socket.ask(frame), code=code, param=param, message=message)
+        error = assert_openai_error(await socket.reply(frame), code=code, param=param, message=message)
         assert error["event_id"] == (frame.get("event_id") if len(frame.get("event_id", "")) <= 512 else None)
-        assert (await socket.ask({"type": "session.update", "session": {}}))["type"] == "session.updated"
+        assert (await socket.reply({"type": "session.update", "session": {}}))["type"] == "session.updated"
 
 
 async def test_frames_that_are_not_events(mock: MockServer, http: aiohttp.ClientSession) -> None:
@@ -527,10 +527,10 @@ async def test_frames_that_are_not_events(mock: MockServer, http: aiohttp.Client
             code="invalid_event",
             message="Expected a text WebSocket message; binary frames are not supported.",
         )
-        error = assert_openai_error(await socket.ask("{nope"), code="invalid_json")
+        error = assert_openai_error(await socket.reply("{nope"), code="invalid_json")
         assert error["message"].startswith("Invalid event: failed to parse JSON value.")
         assert_openai_error(
-            await socket.ask("[1]"),
+            await socket.reply("[1]"),
             code="invalid_type",
             message="Invalid event: expected an object, but got an array instead.",
         )
@@ -620,7 +620,7 @@ async def test_allowed_keys_apply(http: aiohttp.ClientSession) -> None:
 async def test_the_session_ends_after_60_minutes(mock: MockServer, http: aiohttp.ClientSession) -> None:
     async with translation(http, mock) as socket:
         mock.advance_clock(3600)
-        error = await socket.ask(append(speech(200)))
+        error = await socket.reply(append(speech(200)))
         assert_openai_error(
             error, code="session_expired", message="Your session hit the maximum duration of 60 minutes."
         )
@@ -631,7 +631,7 @@ async def test_an_idle_session_ends_when_its_time_is_up(mock: MockServer, http: 
     async with translation(http, mock) as socket:
         mock.advance_clock(socket.received[0]["session"]["expires_at"] - mock.now() - 1.0)
         # Answered (the session has a second left); then, with nothing more from the client, the session ends.
-        assert (await socket.ask({"type": "session.update", "session": {}}))["type"] == "session.updated"
+        assert (await socket.reply({"type": "session.update", "session": {}}))["type"] == "session.updated"
         assert_openai_error(await socket.recv(), code="session_expired")
         await socket.closed_with(1000)
 

@@ -21,7 +21,7 @@ from openai.types.realtime import RealtimeTranslationServerEvent
 from mockserver.realtime.audio import format_of, silence, tone
 from mockserver.testing import MockServer
 
-from .realtime_client import EVENT_ID, SK, bearer, unknown_fields
+from .realtime_client import EVENT_ID, SK, Socket, bearer, unknown_fields
 
 #: Every wait in this module ends within this many seconds.
 TIMEOUT = 5.0
@@ -65,35 +65,16 @@ def translations_url(mock: MockServer, query: str = f"model={MODEL}", *, v1: boo
     return f"{url}?{query}" if query else url
 
 
-class TranslationSocket:
-    """An aiohttp client WebSocket speaking JSON events; every received event is checked and kept."""
+class TranslationSocket(Socket):
+    """The Realtime tests' socket, its events checked as translation events."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.received: list[dict[str, Any]] = []
+    check = staticmethod(check_translation_event)
 
     async def send(self, event: Mapping[str, Any] | str) -> None:
         await self.ws.send_str(event if isinstance(event, str) else json.dumps(event))
 
-    async def recv(self) -> dict[str, Any]:
-        message = await self.ws.receive(timeout=TIMEOUT)
-        assert message.type == WSMsgType.TEXT, f"expected a text frame, got {message!r}"
-        event = json.loads(message.data)
-        assert isinstance(event, dict), event
-        check_translation_event(event)
-        self.received.append(event)
-        return event
-
-    async def until(self, event_type: str, limit: int = 2000) -> list[dict[str, Any]]:
-        """Events up to and including the first one of ``event_type``."""
-        events: list[dict[str, Any]] = []
-        for _ in range(limit):
-            events.append(await self.recv())
-            if events[-1]["type"] == event_type:
-                return events
-        raise AssertionError(f"no {event_type} within {limit} events: {[e['type'] for e in events]}")
-
-    async def ask(self, event: Mapping[str, Any] | str) -> dict[str, Any]:
+    async def reply(self, event: Mapping[str, Any] | str) -> dict[str, Any]:
+        """Send ``event``, and the one event that answers it."""
         await self.send(event)
         return await self.recv()
 

@@ -12,7 +12,6 @@ ends. The connection belongs to the call's scope.
 from __future__ import annotations
 
 import copy
-import logging
 
 from aiohttp import WSMsgType, web
 
@@ -21,11 +20,9 @@ from ..errors import OpenAIError
 from ..keys import CALL_SESSIONS, EXCHANGE, STATE
 from ..state import MockState
 from .call_sessions import CallSession
-from .sockets import Refusal, Upgraded, invalid_key, key_from_request, missing_key, refuse, upgrade
+from .sockets import Refusal, Upgraded, invalid_key, key_from_request, missing_key, refuse, serve
 
 __all__ = ["attach_to_call", "attachable"]
-
-log = logging.getLogger("mockserver")
 
 
 def attachable(call: Call | None) -> bool:
@@ -73,23 +70,18 @@ async def attach_to_call(request: web.Request, call_id: str) -> web.StreamRespon
             entry.extra["attach"] = _why_not(call_id, call)
         # Production's answer to an unknown id: a plain 404 before any upgrade, no body.
         return web.Response(status=404)
-    upgraded = await upgrade(request)
-    ws = upgraded.ws
-    try:
-        if refusal is None and key is not None and call is not None and key.startswith("ek_") and call.secret != key:
-            refusal = _not_its_call()
-        if refusal is not None or call is None:
-            await refuse(upgraded, refusal or missing_key())
-            return ws
-        session = await request.app[CALL_SESSIONS].attach(call)
-        await _hold(upgraded, session, call)
-    except Exception:
-        log.exception("unhandled error in a Realtime session attached to a call")
-        if not ws.closed:
-            await ws.close(code=1011, message=b"internal error")
-    finally:
-        state.connections.discard(ws)
-    return ws
+    if refusal is None and call is not None and key is not None and key.startswith("ek_") and call.secret != key:
+        refusal = _not_its_call()
+    if refusal is not None or call is None:
+        refused = refusal or missing_key()
+        return await serve(request, lambda upgraded: refuse(upgraded, refused), "a refused Realtime connection")
+    accepted = call
+
+    async def converse(upgraded: Upgraded) -> None:
+        session = await request.app[CALL_SESSIONS].attach(accepted)
+        await _hold(upgraded, session, accepted)
+
+    return await serve(request, converse, "a Realtime session attached to a call")
 
 
 async def _hold(upgraded: Upgraded, session: CallSession, call: Call) -> None:

@@ -1,14 +1,16 @@
 """What every Realtime WebSocket route shares: reading the key, the upgrade, and refusing a connection.
 
 Three routes speak WebSocket (``/v1/realtime``, ``/v1/realtime?call_id=...``, ``/v1/realtime/translations``).
-Each upgrades the same way (:func:`upgrade`: the journal entry shows the connection while it is open, its
-events go through an :class:`~.link.EventLink`, the server closes it on shutdown) and refuses the same way
+Each is served the same way (:func:`serve`: the upgrade, journaled at once; its events through an
+:class:`~.link.EventLink`; closed by the server on shutdown; a bug of ours closes it with 1011) and refuses the same way
 production does (GROUND_TRUTH §7): the upgrade succeeds, then one ``error`` event and a close with code
 3000 (auth) or 4000 (model) and the observed reason (:func:`refuse`).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -28,8 +30,11 @@ __all__ = [
     "key_from_request",
     "missing_key",
     "refuse",
+    "serve",
     "upgrade",
 ]
+
+log = logging.getLogger("mockserver")
 
 SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
 
@@ -124,3 +129,23 @@ async def refuse(upgraded: Upgraded, refusal: Refusal) -> None:
     await link.send(error_event(link.state.ids.event_id(), refusal.error, None))
     await upgraded.ws.close(code=refusal.close_code, message=refusal.reason.encode())
     link.note("closed", refusal.reason)
+
+
+async def serve(
+    request: web.Request, converse: Callable[[Upgraded], Awaitable[None]], what: str
+) -> web.WebSocketResponse:
+    """Upgrade, then ``converse`` over the socket until it ends.
+
+    A bug of ours (an exception out of ``converse``) is logged and closes the socket with 1011 (internal
+    error), as a server does: once upgraded, no HTTP error can be written. The server keeps serving.
+    """
+    upgraded = await upgrade(request)
+    try:
+        await converse(upgraded)
+    except Exception:
+        log.exception("unhandled error in %s", what)
+        if not upgraded.ws.closed:
+            await upgraded.ws.close(code=1011, message=b"internal error")
+    finally:
+        request.app[STATE].connections.discard(upgraded.ws)
+    return upgraded.ws

@@ -15,7 +15,6 @@ closes normally.
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -31,13 +30,11 @@ from .engine import SESSION_SECONDS
 from .languages import Interpreter
 from .link import EventLink
 from .sessions import Opening, remember_session
-from .sockets import Refusal, Upgraded, invalid_key, key_from_request, missing_key, refuse, upgrade
+from .sockets import Refusal, Upgraded, invalid_key, key_from_request, missing_key, refuse, serve
 from .text import Phrases
 from .translation import FRAME_MS, TranslationEngine
 
 __all__ = ["EXAMPLE_MODEL", "connect", "is_translation_model"]
-
-log = logging.getLogger("mockserver")
 
 EXAMPLE_MODEL = "gpt-realtime-translate"
 
@@ -89,23 +86,15 @@ def _open(request: web.Request, state: MockState) -> Opening | Refusal:
 
 async def connect(request: web.Request) -> web.StreamResponse:
     """``GET /v1/realtime/translations``: a translation session over a WebSocket."""
-    state = request.app[STATE]
-    upgraded = await upgrade(request)
-    ws = upgraded.ws
-    try:
-        opening = _open(request, state)
+
+    async def converse(upgraded: Upgraded) -> None:
+        opening = _open(request, request.app[STATE])
         if isinstance(opening, Refusal):
             await refuse(upgraded, opening)
-            return ws
+            return
         await _translate(upgraded, opening)
-    except Exception:
-        # A bug of ours: the socket is already upgraded, so no HTTP error can be written.
-        log.exception("unhandled error in a translation session")
-        if not ws.closed:
-            await ws.close(code=1011, message=b"internal error")
-    finally:
-        state.connections.discard(ws)
-    return ws
+
+    return await serve(request, converse, "a translation session")
 
 
 def new_translation_engine(state: MockState, opening: Opening) -> TranslationEngine:

@@ -9,8 +9,6 @@ goes out in order, through the connection's faults, into the journal.
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import WSMsgType, web
 
 from ..defaults import realtime_session, transcription_session
@@ -23,13 +21,11 @@ from .attach import attach_to_call
 from .link import EventLink
 from .sessions import Opening, new_engine
 from .sockets import Refusal as _Refusal
+from .sockets import Upgraded, refuse, serve
 from .sockets import invalid_key as _invalid_key
 from .sockets import key_from_request as _key_from_request
-from .sockets import refuse, upgrade
 
 __all__ = ["connect", "is_supported_model"]
-
-log = logging.getLogger("mockserver")
 
 #: Model families that speak the Realtime protocol, besides the spec's enum.
 _REALTIME_PREFIXES = ("gpt-realtime", "gpt-4o-realtime", "gpt-4o-mini-realtime", "gpt-audio")
@@ -87,24 +83,15 @@ async def connect(request: web.Request) -> web.StreamResponse:
     call_id = request.query.get("call_id")
     if call_id is not None:
         return await attach_to_call(request, call_id)
-    state = request.app[STATE]
-    upgraded = await upgrade(request)
-    ws, link = upgraded.ws, upgraded.link
-    try:
-        opening = _open(request, state)
+
+    async def converse(upgraded: Upgraded) -> None:
+        opening = _open(request, request.app[STATE])
         if isinstance(opening, _Refusal):
             await refuse(upgraded, opening)
-            return ws
-        await _converse(link, ws, opening)
-    except Exception:
-        # A bug of ours: the socket is already upgraded, so no HTTP error can be written. Log it and close
-        # with 1011 (internal error), as a server does; the server keeps serving.
-        log.exception("unhandled error in a Realtime session")
-        if not ws.closed:
-            await ws.close(code=1011, message=b"internal error")
-    finally:
-        state.connections.discard(ws)
-    return ws
+            return
+        await _converse(upgraded.link, upgraded.ws, opening)
+
+    return await serve(request, converse, "a Realtime session")
 
 
 async def _converse(link: EventLink, ws: web.WebSocketResponse, opening: Opening) -> None:
