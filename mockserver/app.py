@@ -8,9 +8,10 @@ from aiohttp.typedefs import Handler
 from .clock import Clock
 from .handlers import calls as call_control
 from .handlers import control, openai, scripts, sip
-from .keys import STATE, WEBRTC_CALLS
+from .keys import CALL_SESSIONS, STATE, WEBRTC_CALLS
 from .middleware import endpoint
-from .realtime import calls, websocket
+from .realtime import calls, translation_socket, websocket
+from .realtime.call_sessions import CallSessions
 from .realtime.webrtc import WebRTCCalls
 from .scenario import with_scenario
 from .settings import Settings
@@ -26,9 +27,12 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/realtime/client_secrets": {"POST": openai.create_client_secret},
     "/v1/realtime/translations/client_secrets": {"POST": openai.create_translation_client_secret},
     "/realtime/translations/client_secrets": {"POST": openai.create_translation_client_secret},
-    # Using a minted key: the Realtime WebSocket and WebRTC signalling.
+    # Using a minted key: the Realtime WebSocket (?call_id=: attached to a call), the translation
+    # WebSocket, and WebRTC signalling.
     "/v1/realtime": {"GET": websocket.connect},
     "/realtime": {"GET": websocket.connect},
+    "/v1/realtime/translations": {"GET": translation_socket.connect},
+    "/realtime/translations": {"GET": translation_socket.connect},
     "/v1/realtime/calls": {"POST": calls.create_call},
     "/realtime/calls": {"POST": calls.create_call},
     # Call control (SIP calls; hangup also ends WebRTC calls).
@@ -79,6 +83,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         state = app[STATE] = MockState.create(settings, clock, scenario.faults, scenario.replies, scenario.transcripts)
     webrtc_calls = app[WEBRTC_CALLS] = WebRTCCalls(state, settings.max_calls)
     state.on_stop.append(webrtc_calls.close_all)
+    call_sessions = app[CALL_SESSIONS] = CallSessions(state, webrtc_calls)
+    state.on_stop.append(call_sessions.close_all)
     for path, methods in ROUTES.items():
         app.router.add_route("*", path, endpoint(methods))
     app.router.add_route("*", "/{path:.*}", endpoint(None))

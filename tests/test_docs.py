@@ -18,6 +18,7 @@ PAGES = [
     "configuration.md",
     "client-secrets.md",
     "realtime.md",
+    "translation.md",
     "calls.md",
     "faults.md",
     "control.md",

@@ -250,10 +250,27 @@ class Reply:
 
 
 class Wire:
-    """One Realtime connection at a time, on a loop of its own; a failed exchange drops it."""
+    """One Realtime connection at a time, on a loop of its own; a failed exchange drops it.
+
+    ``PATH`` and the barrier (an invalid event and the code and param of its error) are class attributes, so the
+    translation socket's fuzz (``test_translation_fuzz.py``) reuses the harness.
+    """
+
+    PATH = "/realtime?model=gpt-realtime"
+    #: The barrier's error: the code and param that an invalid ``response_id`` gives.
+    BARRIER_ERROR = ("invalid_type", "response_id")
+    #: A valid event that is still answered after a run, and the types of its answer.
+    ALIVE: tuple[dict[str, Any], list[str]] = (
+        {"type": "session.update", "session": {"type": "realtime"}},
+        ["session.updated"],
+    )
+
+    @staticmethod
+    def barrier(event_id: str) -> dict[str, Any]:
+        return {"type": "response.cancel", "event_id": event_id, "response_id": 0}
 
     def __init__(self, server: MockServer) -> None:
-        self.url = server.base_url.replace("http://", "ws://", 1) + "/realtime?model=gpt-realtime"
+        self.url = server.base_url.replace("http://", "ws://", 1) + self.PATH
         self.health = server.url + "/__mock/health"
         self.loop = asyncio.new_event_loop()
         self.http: aiohttp.ClientSession | None = None
@@ -295,7 +312,7 @@ class Wire:
             await ws.send_str(frame)
         # A valid session.close closes the socket, and then the barrier cannot go: the close frame says so below.
         with contextlib.suppress(ConnectionError):
-            await ws.send_str(json.dumps({"type": "response.cancel", "event_id": barrier, "response_id": 0}))
+            await ws.send_str(json.dumps(self.barrier(barrier)))
         replies: list[dict[str, Any]] = []
         # A response the frame started streams on after the barrier's answer: it is read to its end (the
         # rate_limits.updated after its response.done) before the next frame goes, so it is the frame's.
@@ -309,7 +326,7 @@ class Wire:
                 return Reply(replies, ws.close_code)
             event = self._event(message)
             if event["type"] == "error" and event["error"]["event_id"] == barrier:
-                assert (event["error"]["code"], event["error"]["param"]) == ("invalid_type", "response_id"), event
+                assert (event["error"]["code"], event["error"]["param"]) == self.BARRIER_ERROR, event
                 barrier_seen = True
                 continue
             if event["type"] == "response.created":
@@ -339,8 +356,9 @@ class Wire:
 
     def alive(self) -> None:
         """A valid event is still answered, and plain HTTP too."""
-        (reply,) = self.run([json.dumps({"type": "session.update", "session": {"type": "realtime"}})])
-        assert [event["type"] for event in reply.events] == ["session.updated"], reply
+        event, answer = self.ALIVE
+        (reply,) = self.run([json.dumps(event)])
+        assert [event["type"] for event in reply.events] == answer, reply
 
         async def health() -> int:
             assert self.http is not None

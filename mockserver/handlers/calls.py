@@ -13,7 +13,7 @@ from aiohttp import web
 from ..auth import api_key_from_header
 from ..calls import Call, CallAction, CallStateError, next_status
 from ..errors import OpenAIError, incorrect_api_key, missing_api_key
-from ..keys import STATE, WEBRTC_CALLS
+from ..keys import CALL_SESSIONS, STATE, WEBRTC_CALLS
 from ..plans import ACCEPT, PlanKind
 from ..schemas.calls import CallReferRequest, CallRejectRequest
 from ..schemas.validation import validate_model
@@ -116,6 +116,8 @@ async def refer_call(request: web.Request) -> web.Response:
     if call is not None:
         _move(state, call, "refer")
         call.refer_to = body.target_uri
+        # The call went elsewhere: sockets attached to its session close.
+        await request.app[CALL_SESSIONS].end(call.id, "the call was referred")
     return _done()
 
 
@@ -127,4 +129,5 @@ async def hangup_call(request: web.Request) -> web.Response:
         if call.transport == "webrtc":
             # A live call (the webrtc extra) ends for real: its peer connection, data channel and engine.
             await request.app[WEBRTC_CALLS].hangup(call.id)
+        await request.app[CALL_SESSIONS].end(call.id, "the call was hung up")
     return _done()

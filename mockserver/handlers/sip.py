@@ -12,7 +12,7 @@ from aiohttp import web
 from ..body import dump_json, parse_json_object
 from ..calls import FINISHED, Call
 from ..errors import OpenAIError
-from ..keys import STATE
+from ..keys import CALL_SESSIONS, STATE
 from ..middleware import scope_of
 from ..schemas.calls import IncomingCallRequest
 from ..schemas.validation import validate_model
@@ -64,9 +64,10 @@ async def get_call(request: web.Request) -> web.Response:
 
 
 async def end_call(request: web.Request) -> web.Response:
-    """The caller hangs up: the call is ``ended`` (a call already over stays as it is)."""
+    """The caller hangs up: the call is ``ended`` (a call already over stays as it is); attached sockets close."""
     call = _call(request)
     if call.status not in FINISHED:
         call.status = "ended"
         call.updated_at = int(request.app[STATE].clock.now())
+        await request.app[CALL_SESSIONS].end(call.id, "the caller hung up")
     return _json(call.view())

@@ -59,8 +59,10 @@ __all__ = [
     "SessionCloseEvent",
     "SessionUpdateEvent",
     "error_event",
+    "event_type",
     "parse_client_event",
     "read_client_event",
+    "validate_append",
     "validate_client_event",
 ]
 
@@ -328,15 +330,20 @@ def validate_client_event(event: dict[str, Any]) -> ClientEvent:
 
 
 def _event_type(event: dict[str, Any]) -> str:
+    return event_type(event, CLIENT_EVENT_TYPES, ACCEPTED_EVENT_TYPES)
+
+
+def event_type(event: dict[str, Any], listed: tuple[str, ...], accepted: frozenset[str]) -> str:
+    """The event's ``type``, one of ``accepted``; OpenAI's error naming the ``listed`` types otherwise."""
     kind = event.get("type")
     if kind is None:
         raise OpenAIError(400, MISSING_TYPE_MESSAGE, code="invalid_event")
     if not isinstance(kind, str):
-        expected = "one of " + oxford_list(CLIENT_EVENT_TYPES, "or")
+        expected = "one of " + oxford_list(listed, "or")
         message = f"Invalid type for 'type': expected {expected}, but got {describe_json_type(kind)} instead."
         raise OpenAIError(400, message, param="type", code="invalid_type")
-    if kind not in ACCEPTED_EVENT_TYPES:
-        message = f"Invalid value: {quote(kind)}. Supported values are: {oxford_list(CLIENT_EVENT_TYPES)}."
+    if kind not in accepted:
+        message = f"Invalid value: {quote(kind)}. Supported values are: {oxford_list(listed)}."
         raise OpenAIError(400, message, param="type", code="invalid_value")
     return kind
 
@@ -344,7 +351,8 @@ def _event_type(event: dict[str, Any]) -> str:
 _APPEND_KEYS = frozenset({"type", "event_id", "audio"})
 
 
-def _append(event: dict[str, Any]) -> InputAudioBufferAppendEvent:
+def validate_append(event: dict[str, Any]) -> InputAudioBufferAppendEvent:
+    """An append event (either name), checked directly and its audio decoded once (raises ``OpenAIError``)."""
     audio: Any = event.get("audio")
     event_id: Any = event.get("event_id")
     well_formed = (
@@ -374,8 +382,8 @@ def _model(model: type[BaseModel]) -> Callable[[dict[str, Any]], Any]:
 _VALIDATORS: dict[str, Callable[[dict[str, Any]], ClientEvent]] = {
     "session.update": _model(SessionUpdateEvent),
     "session.close": _model(SessionCloseEvent),
-    "input_audio_buffer.append": _append,
-    "session.input_audio_buffer.append": _append,
+    "input_audio_buffer.append": validate_append,
+    "session.input_audio_buffer.append": validate_append,
     "input_audio_buffer.commit": _model(InputAudioBufferCommitEvent),
     "input_audio_buffer.clear": _model(InputAudioBufferClearEvent),
     "output_audio_buffer.clear": _model(OutputAudioBufferClearEvent),

@@ -32,6 +32,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..errors import OpenAIError
 from ..state import MockState
+from .call_sessions import Sidebands
 from .ice import candidate_addresses, gathering_on, is_loopback, reachable_offer
 from .link import EventLink
 from .media import MicrophoneDecoder, ReplyTrack
@@ -119,6 +120,8 @@ class PeerCall:
         self.carrier = _DataChannel(on_drop=self._dropped)
         self.link = EventLink(self.carrier, state, request.entry, request.faults)
         self.track = ReplyTrack(self.link.send, state.ids.media_event_id)
+        #: WebSockets attached to the call (``GET /v1/realtime?call_id=``): they see what the channel sees.
+        self.sidebands = Sidebands()
         self.engine = new_engine(
             state,
             request.opening,
@@ -169,6 +172,7 @@ class PeerCall:
 
     async def _emit(self, event: dict[str, Any]) -> None:
         await self.link.send(event)
+        await self.sidebands.send(event)
         if event.get("type") == "response.done":
             self.track.response_done(str(event["response"]["id"]))
 
@@ -178,7 +182,8 @@ class PeerCall:
             await self.engine.start()
             self._started.set()
             while (frame := await self._frames.get()) is not None:
-                await self.engine.receive(frame, observe=self.link.record_client)
+                async with self.sidebands.lock:
+                    await self.engine.receive(frame, observe=self.link.record_client)
         except Exception:
             log.exception("unhandled error in a WebRTC session")
             self.end_soon("internal error")
@@ -253,6 +258,7 @@ class PeerCall:
         self.link.note("ended", reason)
         self._connect_timer.cancel()
         try:
+            await self.sidebands.close(reason)
             await self.engine.close()
             self.track.stop()
             self.carrier.close()

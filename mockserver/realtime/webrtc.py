@@ -23,6 +23,8 @@ from ..errors import OpenAIError
 from ..faults import Decision
 from ..journal import JournalEntry
 from ..state import MockState
+from .call_sessions import Sidebands
+from .engine import RealtimeEngine
 from .sessions import Opening
 
 __all__ = [
@@ -73,6 +75,9 @@ class LiveCall(Protocol):
 
     id: str
     key: str
+    #: The call's session, which WebSockets attached with ``?call_id=`` share with the data channel.
+    engine: RealtimeEngine
+    sidebands: Sidebands
 
     async def answer(self, offer: str) -> str:
         """The SDP answer to ``offer`` (candidates gathered); ``OpenAIError`` 400 for an offer aiortc refuses."""

@@ -9,57 +9,32 @@ goes out in order, through the connection's faults, into the journal.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-
 from aiohttp import WSMsgType, web
 
-from ..auth import api_key_from_header
 from ..defaults import realtime_session, transcription_session
-from ..errors import OpenAIError, incorrect_api_key
-from ..keys import EXCHANGE, STATE, WS_FAULTS
+from ..errors import OpenAIError
+from ..keys import STATE
 from ..middleware import scope_of
 from ..schemas.requests import REALTIME_MODELS
 from ..state import MockState
-from .events import FRAME_MAX_BYTES, error_event
+from .attach import attach_to_call
 from .link import EventLink
 from .sessions import Opening, new_engine
+from .sockets import Refusal as _Refusal
+from .sockets import Upgraded, refuse, serve
+from .sockets import invalid_key as _invalid_key
+from .sockets import key_from_request as _key_from_request
 
 __all__ = ["connect", "is_supported_model"]
 
-log = logging.getLogger("mockserver")
-
-SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
 #: Model families that speak the Realtime protocol, besides the spec's enum.
 _REALTIME_PREFIXES = ("gpt-realtime", "gpt-4o-realtime", "gpt-4o-mini-realtime", "gpt-audio")
 EXAMPLE_MODEL = "gpt-realtime-1.5"
 
 
-@dataclass(frozen=True)
-class _Refusal:
-    error: OpenAIError
-    close_code: int
-    reason: str
-
-
 def is_supported_model(model: str) -> bool:
     """Whether ``?model=`` names a Realtime model (the spec's list, or one of its families)."""
     return model in REALTIME_MODELS or model.startswith(_REALTIME_PREFIXES)
-
-
-def _key_from_request(request: web.Request) -> str | None:
-    key = api_key_from_header(request.headers.get("Authorization"))
-    if key is not None:
-        return key
-    protocols = request.headers.get("Sec-WebSocket-Protocol", "")
-    for protocol in (p.strip() for p in protocols.split(",")):
-        if protocol.startswith(SUBPROTOCOL_KEY_PREFIX) and len(protocol) > len(SUBPROTOCOL_KEY_PREFIX):
-            return protocol[len(SUBPROTOCOL_KEY_PREFIX) :]
-    return None
-
-
-def _invalid_key(key: str) -> _Refusal:
-    return _Refusal(incorrect_api_key(key), 3000, "invalid_request_error.invalid_api_key")
 
 
 def _open(request: web.Request, state: MockState) -> Opening | _Refusal:
@@ -104,41 +79,19 @@ def _open(request: web.Request, state: MockState) -> Opening | _Refusal:
 
 
 async def connect(request: web.Request) -> web.StreamResponse:
-    """``GET /v1/realtime``: a Realtime WebSocket session."""
-    state = request.app[STATE]
-    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-    ws = web.WebSocketResponse(
-        protocols=("realtime",) if "realtime" in offered else (), heartbeat=20.0, max_msg_size=FRAME_MAX_BYTES
-    )
-    if not ws.can_prepare(request).ok:
-        raise OpenAIError(
-            400, "This endpoint expects a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket).", code=None
-        )
-    await ws.prepare(request)
-    entry = request.get(EXCHANGE)
-    if entry is not None:
-        # Journaled now, not when the socket closes: its events are visible while it is open.
-        entry.status = 101
-        state.journal.record(entry)
-    link = EventLink(_Socket(ws, request), state, entry, request.get(WS_FAULTS))
-    state.connections.add(ws)
-    try:
-        opening = _open(request, state)
+    """``GET /v1/realtime``: a Realtime WebSocket session (``?call_id=``: attached to a call's session)."""
+    call_id = request.query.get("call_id")
+    if call_id is not None:
+        return await attach_to_call(request, call_id)
+
+    async def converse(upgraded: Upgraded) -> None:
+        opening = _open(request, request.app[STATE])
         if isinstance(opening, _Refusal):
-            await link.send(error_event(state.ids.event_id(), opening.error, None))
-            await ws.close(code=opening.close_code, message=opening.reason.encode())
-            link.note("closed", opening.reason)
-            return ws
-        await _converse(link, ws, opening)
-    except Exception:
-        # A bug of ours: the socket is already upgraded, so no HTTP error can be written. Log it and close
-        # with 1011 (internal error), as a server does; the server keeps serving.
-        log.exception("unhandled error in a Realtime session")
-        if not ws.closed:
-            await ws.close(code=1011, message=b"internal error")
-    finally:
-        state.connections.discard(ws)
-    return ws
+            await refuse(upgraded, opening)
+            return
+        await _converse(upgraded.link, upgraded.ws, opening)
+
+    return await serve(request, converse, "a Realtime session")
 
 
 async def _converse(link: EventLink, ws: web.WebSocketResponse, opening: Opening) -> None:
@@ -162,24 +115,3 @@ async def _converse(link: EventLink, ws: web.WebSocketResponse, opening: Opening
                 break
     finally:
         await engine.close()
-
-
-class _Socket:
-    """The WebSocket's side of an :class:`EventLink`: text frames, and a drop that aborts the TCP connection."""
-
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request) -> None:
-        self.ws = ws
-        self.request = request
-
-    @property
-    def closed(self) -> bool:
-        return self.ws.closed
-
-    async def send_text(self, text: str) -> None:
-        await self.ws.send_str(text)
-
-    def drop(self) -> None:
-        """Drop the connection without a close frame, as a network failure would."""
-        transport = self.request.transport
-        if transport is not None:
-            transport.abort()
