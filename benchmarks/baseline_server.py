@@ -1,10 +1,15 @@
-"""The stack's ceiling: bare aiohttp answering a fixed JSON body, nothing else."""
+"""The stack's ceiling: bare aiohttp answering a fixed JSON body, nothing else.
+
+The body is a real minimal mint's response (about 1.5 KB, ``baseline_body.json``), so the baseline
+writes as many bytes per request as the mock does.
+"""
 
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
-BODY = b'{"value": "ek_00000000000000000000000000000000", "expires_at": 0, "session": {"type": "realtime"}}'
+BODY = (Path(__file__).resolve().parent / "baseline_body.json").read_bytes()
 
 
 async def mint(request: web.Request) -> web.Response:
