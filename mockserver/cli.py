@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from ._version import __version__
 from .logs import configure_logging, startup_line
 from .settings import OPTIONS, Settings, SettingsError, build_settings
+from .store import StoreUnreachableError
 
 __all__ = ["build_parser", "main", "serve"]
 
@@ -70,7 +71,11 @@ async def serve(settings: Settings, *, ready_message: bool = True) -> None:
         handler_cancellation=True,
         **server_options(),
     )
-    await runner.setup()
+    try:
+        await runner.setup()  # connects the store
+    except StoreUnreachableError as exc:
+        await runner.cleanup()
+        raise SystemExit(f"mockserver: {exc}") from None
     site = web.TCPSite(runner, settings.host, settings.port)
     try:
         await site.start()
@@ -129,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"mockserver: {exc}", file=sys.stderr)
         return 2
+    except StoreUnreachableError as exc:
+        print(f"mockserver: {exc}", file=sys.stderr)
+        return 1
     except SystemExit as exc:
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)

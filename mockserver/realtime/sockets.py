@@ -18,6 +18,7 @@ from aiohttp import web
 
 from ..auth import api_key_from_header
 from ..errors import OpenAIError, incorrect_api_key
+from ..journal import SUBPROTOCOL_KEY_PREFIX
 from ..keys import EXCHANGE, STATE, WS_FAULTS
 from ..store import StoreUnavailableError
 from .events import FRAME_MAX_BYTES, error_event
@@ -37,8 +38,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("mockserver")
-
-SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["MemoryStore"]
 
 
-
 class MemoryStore(Store):
     """Secrets, fault rules, the journal and the clock of one process (:class:`~..state.MockState`'s)."""
 
