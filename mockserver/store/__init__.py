@@ -59,6 +59,9 @@ class Store(ABC):
     def bind(self, state: MockState) -> None:  # noqa: B027 - optional hook
         """Attach to the state it serves (the memory store keeps that state's own objects)."""
 
+    async def check(self) -> None:  # noqa: B027 - memory is always there
+        """:class:`StoreUnreachableError` (one line naming the store) when it does not answer."""
+
     async def open(self) -> None:  # noqa: B027 - nothing to open in memory
         """Connect, and take this process's number; :class:`StoreUnreachableError` when it cannot."""
 

@@ -24,8 +24,8 @@ import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -195,10 +195,17 @@ class RedisStore(Store):
         except (RedisError, OSError, TimeoutError) as exc:
             raise StoreUnavailableError(f"{type(exc).__name__}: {exc}") from None
 
+    async def check(self) -> None:
+        # redis-py types its commands for both clients (sync and asyncio): this one's is awaitable.
+        await self._at_start(cast("Awaitable[bool]", self._redis.ping()))
+
     async def open(self) -> None:
+        self.process = int(await self._at_start(self._redis.incr(PREFIX + "processes")))
+
+    async def _at_start(self, command: Awaitable[Any]) -> Any:
         try:
             async with self._reach():
-                self.process = int(await self._redis.incr(PREFIX + "processes"))
+                return await command
         except StoreUnavailableError as exc:
             raise StoreUnreachableError(f"cannot reach the store at {display_url(self.url)} ({exc.detail})") from None
 
