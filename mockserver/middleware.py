@@ -89,8 +89,8 @@ async def _serve(
     try:
         check_header_sizes(request)
         _refuse_compressed_body(request)
-        if request.path != HEALTH_PATH:
-            # The shared clock and rules, as of now (a no-op in memory; a 503 when the store is down).
+        if state.store.shared and request.path != HEALTH_PATH:
+            # The shared clock and rules, as of now (a 503 when the store is down).
             await state.store.sync()
         if control:
             _guard_control(request, state.settings)

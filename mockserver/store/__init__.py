@@ -55,6 +55,8 @@ class Store(ABC):
     kind: str = "memory"
     #: This process's number among those sharing the store (1 for the first, and for memory).
     process: int = 1
+    #: Whether :meth:`sync` has anything to do (not in memory: a mint then costs what it did without a store).
+    shared: bool = False
 
     def bind(self, state: MockState) -> None:  # noqa: B027 - optional hook
         """Attach to the state it serves (the memory store keeps that state's own objects)."""

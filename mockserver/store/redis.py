@@ -161,6 +161,7 @@ class RedisStore(Store):
     :data:`~mockserver.store.STORE_TIMEOUT` and fails as :class:`StoreUnavailableError`."""
 
     kind = "redis"
+    shared = True
 
     def __init__(self, url: str) -> None:
         self.url = url
