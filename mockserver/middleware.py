@@ -214,7 +214,8 @@ async def _surface(request: web.Request, handler: Handler, started: float) -> we
     raw = await request.read()
     if not state.journal.enabled:
         # Nothing to record: when nothing is injected either, go straight to the handler.
-        decision = await _decide(request, scope, raw)
+        scripted = await _scripted(request, scope, raw) if state.store.has_faults else None
+        decision = _decide(request, scripted)
         if decision is None:
             return await handler(request)
     entry = JournalEntry(
@@ -231,7 +232,8 @@ async def _surface(request: web.Request, handler: Handler, started: float) -> we
     try:
         if state.journal.enabled:
             _journal_body(raw, entry, state.plans.parsed(raw))
-            decision = await _decide(request, scope, raw)
+            scripted = await _scripted(request, scope, raw) if state.store.has_faults else None
+            decision = _decide(request, scripted)
         if decision is None:
             response = await handler(request)
         else:
@@ -271,15 +273,17 @@ def _journal_body(raw: bytes, entry: JournalEntry, parsed: Any) -> None:
         entry.extra["body_truncated"] = True
 
 
-async def _decide(request: web.Request, scope: str | None, raw: bytes) -> Decision | None:
-    """The three layers, first match wins: scripted, per-request headers, configured."""
+async def _scripted(request: web.Request, scope: str | None, raw: bytes) -> Decision | None:
+    """The scripted layer: a use of the first rule matching the request (only asked when rules exist)."""
+    state = request.app[STATE]
+    facts = RequestFacts.from_body(request.method, request.path, scope, state.plans.parsed(raw), request.headers)
+    return await state.store.take_fault(facts, state.settings.latency_max_ms)
+
+
+def _decide(request: web.Request, scripted: Decision | None) -> Decision | None:
+    """The three layers, first match wins: scripted (already taken), per-request headers, configured."""
     state = request.app[STATE]
     cap = state.settings.latency_max_ms
-    scripted = None
-    if state.store.has_faults:
-        body = state.plans.parsed(raw)
-        facts = RequestFacts.from_body(request.method, request.path, scope, body, request.headers)
-        scripted = await state.store.take_fault(facts, cap)
     return scripted or decision_from_headers(request.headers, cap) or configured_decision(state.settings, state.chaos)
 
 

@@ -20,6 +20,7 @@ import pytest
 from openai import AsyncOpenAI, OpenAI
 
 from mockserver.journal import mask_authorization
+from mockserver.store import display_url
 from tests.redis_server import RedisServer, free_port, redis_server
 
 MODEL = "gpt-realtime"
@@ -360,3 +361,26 @@ async def test_a_websocket_opened_while_redis_is_down_gets_an_error_event_not_a_
                     await asyncio.wait_for(connection.recv_bytes(), 10)
             assert "503" in str(raised.value)
     assert "Traceback" not in a.stderr
+
+
+def test_a_store_password_is_never_shown() -> None:
+    port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "mockserver", "--port", "0", "--store", f"redis://:hunter2@127.0.0.1:{port}/0"],
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        env=_env(),
+    )
+    assert result.returncode == 1
+    assert f"redis://:***@127.0.0.1:{port}/0" in result.stderr
+    assert "hunter2" not in result.stderr
+    assert display_url("redis://user:pw@redis.internal:6380/2") == "redis://user:***@redis.internal:6380/2"
+    assert display_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_settings_show_the_store_without_its_password(replicas: tuple[Replica, Replica], redis: RedisServer) -> None:
+    a, _ = replicas
+    settings = a.http.get("/__mock/settings").json()
+    assert settings["store"] == redis.url(0)
+    assert settings["workers"] == 1

@@ -23,6 +23,7 @@ from ..presets import PRESETS
 from ..schemas._base import DecimalRange, RequestModel, openai_error
 from ..schemas.validation import validate_model
 from ..secrets import ClientSecret
+from ..store import display_url
 
 __all__ = [
     "add_faults",
@@ -71,6 +72,7 @@ async def settings(request: web.Request) -> web.Response:
     data = state.settings.model_dump()
     data["seed"] = state.seed
     data["api_keys"] = [f"{key[:3]}***" for key in state.settings.api_keys]
+    data["store"] = display_url(state.settings.store)
     # A secret you configured stays masked (you know it); one the mock derived is shown, for tests to verify with.
     configured = state.settings.webhook_secret is not None
     data["webhook_secret"] = f"{state.webhook_secret[:6]}***" if configured else state.webhook_secret

@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import OpenAIError
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from ..secrets import ClientSecret
     from ..state import MockState
 
-__all__ = ["Store", "StoreUnavailableError", "StoreUnreachableError", "open_store"]
+__all__ = ["Store", "StoreUnavailableError", "StoreUnreachableError", "display_url", "open_store"]
 
 #: How long one store operation may take before the request gets a 503 (connect and read, seconds).
 STORE_TIMEOUT = 1.0
@@ -155,6 +156,16 @@ class Store(ABC):
     @abstractmethod
     async def reset(self, scope: str | None) -> None:
         """Forget the shared state (or ``scope``'s): secrets, rules, journal; without a scope also the clock."""
+
+
+def display_url(url: str) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def open_store(url: str) -> Store:

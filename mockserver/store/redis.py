@@ -26,7 +26,6 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -35,13 +34,13 @@ from redis.exceptions import RedisError
 
 from ..faults import MAX_FAULT_RULES, Decision, FaultRule, FaultRuleSpec, RequestFacts, decision_of
 from ..secrets import SESSIONS_PER_SECRET, ClientSecret
-from . import STORE_TIMEOUT, Store, StoreUnavailableError, StoreUnreachableError
+from . import STORE_TIMEOUT, Store, StoreUnavailableError, StoreUnreachableError, display_url
 
 if TYPE_CHECKING:
     from ..journal import JournalEntry
     from ..state import MockState
 
-__all__ = ["PREFIX", "RedisStore", "display_url"]
+__all__ = ["PREFIX", "RedisStore"]
 
 PREFIX = "mockserver:"
 #: An expired secret stays in Redis this long (its status then reads ``expired``, as in memory).
@@ -140,16 +139,6 @@ for i = 1, #ARGV do
 end
 return #ARGV
 """
-
-
-def display_url(url: str) -> str:
-    """The URL with any password hidden, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _dump(data: Any) -> str:
