@@ -17,6 +17,7 @@ from .identity import make_identity
 from .ids import IdFactory
 from .journal import RequestJournal
 from .plans import PlanCache
+from .realtime.recording import EventBudget
 from .realtime.replies import ReplyRuleSpec, Scripts
 from .secrets import SecretStore
 from .settings import Settings
@@ -58,6 +59,8 @@ class MockState:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     #: Injected delays in progress (futures their timers resolve), woken at once when the server stops.
     sleepers: set[asyncio.Future[None]] = field(default_factory=set)
+    #: Bounds the WebSocket events the journal keeps, across connections.
+    event_budget: EventBudget = field(default_factory=EventBudget)
     #: Open Realtime WebSockets, closed (1001) when the server stops.
     connections: set[Any] = field(default_factory=set)
     connections_opened: int = 0
