@@ -16,7 +16,7 @@ from .faults import FaultPlan, FaultRuleSpec
 from .identity import make_identity
 from .ids import IdFactory
 from .journal import RequestJournal
-from .plans import PlanCache
+from .plans import PROCESS_PLANS, PlanCache
 from .realtime.recording import EventBudget
 from .realtime.replies import ReplyRuleSpec, Scripts
 from .secrets import SecretStore
@@ -45,7 +45,7 @@ class MockState:
     scenario_faults: tuple[FaultRuleSpec, ...] = ()
     #: Reply rules and transcripts of Realtime sessions (a scenario's included).
     scripts: Scripts = field(default_factory=Scripts)
-    plans: PlanCache = field(default_factory=PlanCache)
+    plans: PlanCache = field(default_factory=lambda: PROCESS_PLANS)
     #: Realtime calls by id: SIP calls rung through ``POST /__mock/calls``, WebRTC calls set up with SDP.
     calls: CallRegistry = field(default_factory=lambda: CallRegistry(MAX_CALLS))
     #: Signs webhooks: ``--webhook-secret``, or one derived from the seed.
