@@ -18,6 +18,7 @@ from aiohttp import web
 from ..auth import api_key_from_header
 from ..errors import OpenAIError, incorrect_api_key
 from ..keys import EXCHANGE, STATE, WS_FAULTS
+from ..memory import session_closed
 from .events import FRAME_MAX_BYTES, error_event
 from .link import EventLink
 
@@ -138,6 +139,7 @@ async def serve(
 
     A bug of ours (an exception out of ``converse``) is logged and closes the socket with 1011 (internal
     error), as a server does: once upgraded, no HTTP error can be written. The server keeps serving.
+    Every so many closed sessions, freed memory is given back to the system (``memory.session_closed``).
     """
     upgraded = await upgrade(request)
     try:
@@ -148,4 +150,5 @@ async def serve(
             await upgraded.ws.close(code=1011, message=b"internal error")
     finally:
         request.app[STATE].connections.discard(upgraded.ws)
+        session_closed()
     return upgraded.ws
