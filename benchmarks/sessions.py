@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20 sessions, 2 rounds, 1 s mint loads")
     parser.add_argument("--sessions", type=int, help="concurrent sessions (default 200, --quick 20)")
     parser.add_argument("--rounds", type=int, help="rounds (default 3, --quick 2)")
-    parser.add_argument("--seconds", type=float, help="seconds per mint load case (default 5, --quick 1)")
+    parser.add_argument("--seconds", type=int, help="whole seconds per mint load case (default 5, --quick 1)")
     parser.add_argument("--connections", type=int, default=64, help="mint load connections (default 64)")
     parser.add_argument("--no-mint", action="store_true", help="skip the mint-under-load part")
     parser.add_argument("--tree", type=Path, help="measure the mockserver of another checkout (before/after)")
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         run.TREE = args.tree.resolve()
     sessions = args.sessions or (20 if args.quick else 200)
     rounds = args.rounds or (2 if args.quick else 3)
-    seconds = args.seconds or (1.0 if args.quick else 5.0)
+    seconds = float(args.seconds or (1 if args.quick else 5))
     if (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {1})
     chunks = utterance()
