@@ -32,7 +32,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-CONFTEST = '''
+CONFTEST = """
 import json
 import os
 import time
@@ -52,9 +52,9 @@ def pytest_runtest_protocol(item, nextitem):
 def pytest_sessionfinish(session, exitstatus):
     with open(os.environ["FIXTURE_BENCH_OUT"], "w") as out:
         json.dump(TIMES, out)
-'''
+"""
 
-SUITE_HEAD = '''
+SUITE_HEAD = """
 from pathlib import Path
 
 import aiohttp
@@ -81,9 +81,9 @@ async def mint(url: str) -> None:
         async with http.post(url + MINT, json={{"session": {{"type": "realtime"}}}}, headers=AUTH) as response:
             assert response.status == 200
             assert (await response.json())["value"].startswith("ek_")
-'''
+"""
 
-SUITE_PAIR = '''
+SUITE_PAIR = """
 
 async def test_{n:04d}_bare(aiohttp_server):
     server = await aiohttp_server(bare_app(), host="127.0.0.1", port=0)
@@ -92,12 +92,13 @@ async def test_{n:04d}_bare(aiohttp_server):
 
 async def test_{n:04d}_mock(realtime_mock):
     await mint(realtime_mock.url)
-'''
+"""
 
 
 def generate(directory: Path, tests: int) -> None:
     (directory / "conftest.py").write_text(CONFTEST)
-    (directory / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    ini = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    (directory / "pytest.ini").write_text(ini)
     suite = SUITE_HEAD.format(body=str(HERE / "baseline_body.json"))
     suite += "".join(SUITE_PAIR.format(n=n) for n in range(tests))
     (directory / "test_suite.py").write_text(suite)
@@ -126,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         generate(directory, args.tests)
         out = directory / "times.json"
         env = {**os.environ, "FIXTURE_BENCH_OUT": str(out), "PYTHONPATH": str(args.tree.resolve())}
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:xdist", "-p", "no:cacheprovider",
-                   "test_suite.py"]  # fmt: skip
+        plugins_off = ["-p", "no:randomly", "-p", "no:xdist", "-p", "no:cacheprovider"]
+        command = [sys.executable, "-m", "pytest", "-q", *plugins_off, "test_suite.py"]
         child = subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True, timeout=600)
         if child.returncode != 0:
             print(child.stdout[-3000:], child.stderr[-3000:], sep="\n")
@@ -146,12 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     result["cpu_ratio_median"] = round(ratio, 3)
     result["cpu_overhead_percent_median"] = round((ratio - 1) * 100, 1)
     result["cpu_ratio_mean"] = round(result["mock"]["cpu_ms_mean"] / result["bare"]["cpu_ms_mean"], 3)
-    print(textwrap.dedent(f"""\
+    print(
+        textwrap.dedent(f"""\
         {args.tests} tests of each kind, one child pytest, CPU time per test (setup + call + teardown):
-          bare aiohttp_server : median {result['bare']['cpu_ms_median']} ms, mean {result['bare']['cpu_ms_mean']} ms
-          realtime_mock       : median {result['mock']['cpu_ms_median']} ms, mean {result['mock']['cpu_ms_mean']} ms
-          ratio (median)      : {result['cpu_ratio_median']}  ({result['cpu_overhead_percent_median']:+.1f} %)
-          first test (imports): bare {result['first_bare_cpu_ms']} ms, mock {result['first_mock_cpu_ms']} ms"""))
+          bare aiohttp_server : median {result["bare"]["cpu_ms_median"]} ms, mean {result["bare"]["cpu_ms_mean"]} ms
+          realtime_mock       : median {result["mock"]["cpu_ms_median"]} ms, mean {result["mock"]["cpu_ms_mean"]} ms
+          ratio (median)      : {result["cpu_ratio_median"]}  ({result["cpu_overhead_percent_median"]:+.1f} %)
+          first test (imports): bare {result["first_bare_cpu_ms"]} ms, mock {result["first_mock_cpu_ms"]} ms""")
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -22,7 +22,7 @@ __all__ = ["HEAD", "MAX_EVENTS", "MAX_STRING", "TAIL", "EventBudget", "EventLog"
 #: Events kept from the start of a connection, and from its end.
 HEAD = 100
 TAIL = 900
-#: Events kept of all connections together (about 25 MB of typical events).
+#: Events kept of all connections together (~600 bytes each as journaled: some 30 MB at most).
 MAX_EVENTS = 50_000
 #: Strings longer than this are cut in the journal.
 MAX_STRING = 4096
