@@ -3,12 +3,16 @@
 
     python benchmarks/soak.py                  # 120 s
     python benchmarks/soak.py --seconds 600    # longer
+    python benchmarks/soak.py --sessions 50    # with 50 Realtime WebSocket sessions talking throughout
 
 The mix churns every bounded store: distinct bodies (the plan cache), minted secrets
 (the secret store), scoped requests under many scope names, the journal, scripted
 fault rules added and used up, invalid bodies, oversized bodies and control calls.
-It prints RSS samples and the growth over the second half of the run, which should
-be flat. Loopback only; the server is pinned to CPU 0 and the load to CPU 1.
+With ``--sessions N``, N Realtime WebSocket sessions run beside the HTTP mix for the whole
+soak, each one over and over: mint a key, connect, speak an utterance at real-time pace
+(server VAD answers), close (``sessions.py``'s client). It prints RSS samples and the growth
+over the second half of the run, which should be flat. Loopback only; the server is pinned
+to CPU 0 and the load to CPU 1.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from run import Target, rss_mb, running  # noqa: E402 - benchmarks/ is not a package
+from sessions import Session, Tally, utterance  # noqa: E402
 
 AUTH = {"Authorization": "Bearer sk-soak"}
 
@@ -67,7 +72,27 @@ async def one(session: aiohttp.ClientSession, base: str, rng: random.Random, cou
         counts[f"status-{response.status}"] = counts.get(f"status-{response.status}", 0) + 1
 
 
-async def soak(port: int, pid: int, seconds: float, connections: int) -> dict[str, object]:
+async def talker(http: aiohttp.ClientSession, base: str, chunks: list[str], offset: float, deadline: float,
+                 tally: Tally, counts: dict[str, int]) -> None:  # fmt: skip
+    """One Realtime session after another until ``deadline`` (at most 10,000): speak, get the reply, close."""
+    for _ in range(10_000):
+        if time.perf_counter() >= deadline:
+            return
+        session = Session(http, base, tally)
+        try:
+            await session.open()
+            await session.speak(chunks, offset)
+            await session.wait("response.done")
+            counts["ws-sessions"] = counts.get("ws-sessions", 0) + 1
+        except (aiohttp.ClientError, ConnectionError) as error:
+            key = f"ws-error-{type(error).__name__}"
+            counts[key] = counts.get(key, 0) + 1
+        finally:
+            await session.close()
+        offset = 0.0
+
+
+async def soak(port: int, pid: int, seconds: float, connections: int, sessions: int = 0) -> dict[str, object]:
     base = f"http://127.0.0.1:{port}"
     rng = random.Random(7)
     counts: dict[str, int] = {}
@@ -75,6 +100,8 @@ async def soak(port: int, pid: int, seconds: float, connections: int) -> dict[st
     started = time.perf_counter()
     deadline = started + seconds
     total = 0
+    tally = Tally()
+    chunks = utterance() if sessions else []
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as session:
 
@@ -93,7 +120,17 @@ async def soak(port: int, pid: int, seconds: float, connections: int) -> dict[st
                 samples.append((round(time.perf_counter() - started, 1), total, round(rss_mb(pid), 1)))
                 await asyncio.sleep(5)
 
-        await asyncio.gather(sampler(), *(worker() for _ in range(connections)))
+        async def talkers() -> None:
+            # Their own client: a WebSocket holds its connection for the whole session.
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+                await asyncio.gather(
+                    *(talker(http, base, chunks, 0.1 * i / sessions, deadline, tally, counts) for i in range(sessions))
+                )
+
+        await asyncio.gather(sampler(), *(worker() for _ in range(connections)), talkers())
+    if sessions:
+        counts["ws-server-events"] = tally.server_events
+        counts["ws-timeouts"] = tally.timeouts
     samples.append((round(time.perf_counter() - started, 1), total, round(rss_mb(pid), 1)))
     half = [rss for t, _, rss in samples if t >= seconds / 2]
     first_quarter = [rss for t, _, rss in samples if t <= seconds / 4]
@@ -111,6 +148,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--sessions", type=int, default=0, help="Realtime WebSocket sessions talking meanwhile")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "soak.json")
     args = parser.parse_args()
     if (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"):
@@ -118,7 +156,7 @@ def main() -> int:
     flags = ("--seed", "1", "--log-level", "error")
     target = Target("mock", (sys.executable, "-m", "mockserver", *flags))
     with running(target) as (process, port, _cold):
-        result = asyncio.run(soak(port, process.pid, args.seconds, args.connections))
+        result = asyncio.run(soak(port, process.pid, args.seconds, args.connections, args.sessions))
     for t, requests, rss in result["rss_samples_t_requests_mb"]:  # type: ignore[attr-defined]
         print(f"t={t:7.1f}s  requests={requests:>9}  RSS={rss:6.1f} MB")
     print(json.dumps({k: v for k, v in result.items() if k != "rss_samples_t_requests_mb"}, indent=2))

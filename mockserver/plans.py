@@ -10,6 +10,7 @@ id are new: they are spliced into bytes rendered once.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from collections import OrderedDict
@@ -28,6 +29,7 @@ from .secrets import SecretKind
 __all__ = [
     "ACCEPT",
     "NOT_JSON",
+    "PROCESS_PLANS",
     "REALTIME_MINT",
     "TRANSLATION_MINT",
     "MintPlan",
@@ -210,7 +212,8 @@ class PlanCache:
     def _entry(self, raw: bytes) -> _Entry:
         entry = self._entries.get(raw)
         if entry is not None:
-            self._entries.move_to_end(raw)
+            with contextlib.suppress(KeyError):  # a server on another thread may have just evicted it
+                self._entries.move_to_end(raw)
             return entry
         entry = _Entry(_parse(raw))
         if len(raw) <= _CACHEABLE_BYTES:
@@ -218,6 +221,11 @@ class PlanCache:
             if len(self._entries) > self.size:
                 self._entries.popitem(last=False)
         return entry
+
+
+#: The process's one cache. A plan depends on the body's bytes alone, so every server of the process (a test
+#: suite starts one per test) shares it: each distinct body is worked out once per process, not per server.
+PROCESS_PLANS = PlanCache()
 
 
 def _parse(raw: bytes) -> Any:

@@ -16,7 +16,8 @@ from .faults import FaultPlan, FaultRuleSpec
 from .identity import make_identity
 from .ids import IdFactory
 from .journal import RequestJournal
-from .plans import PlanCache
+from .plans import PROCESS_PLANS, PlanCache
+from .realtime.recording import EventBudget
 from .realtime.replies import ReplyRuleSpec, Scripts
 from .secrets import SecretStore
 from .settings import Settings
@@ -47,7 +48,7 @@ class MockState:
     scenario_faults: tuple[FaultRuleSpec, ...] = ()
     #: Reply rules and transcripts of Realtime sessions (a scenario's included).
     scripts: Scripts = field(default_factory=Scripts)
-    plans: PlanCache = field(default_factory=PlanCache)
+    plans: PlanCache = field(default_factory=lambda: PROCESS_PLANS)
     #: Realtime calls by id: SIP calls rung through ``POST /__mock/calls``, WebRTC calls set up with SDP.
     calls: CallRegistry = field(default_factory=lambda: CallRegistry(MAX_CALLS))
     #: Signs webhooks: ``--webhook-secret``, or one derived from the seed.
@@ -61,6 +62,8 @@ class MockState:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     #: Injected delays in progress (futures their timers resolve), woken at once when the server stops.
     sleepers: set[asyncio.Future[None]] = field(default_factory=set)
+    #: Bounds the WebSocket events the journal keeps, across connections.
+    event_budget: EventBudget = field(default_factory=EventBudget)
     #: Open Realtime WebSockets, closed (1001) when the server stops.
     connections: set[Any] = field(default_factory=set)
     connections_opened: int = 0

@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["AUDIO_KEPT_BYTES", "Conversation", "Item", "SpokenWord"]
 
 #: Audio kept for ``conversation.item.retrieved`` per conversation; the oldest items' audio is dropped first.
-AUDIO_KEPT_BYTES = 32 * 1024 * 1024
+AUDIO_KEPT_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -229,6 +229,11 @@ class RealtimeEngine:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._detector is not None:
+            # The detector holds a bound method of the engine (``transcript``): a reference cycle that would keep
+            # a closed session's audio alive until the cycle collector runs. Dropped, the engine is freed at once.
+            self._audio_base_ms += self._detector.position_ms
+            self._detector = None
 
     async def emit(self, kind: str, **fields: Any) -> None:
         if self.closed:
@@ -245,7 +250,7 @@ class RealtimeEngine:
         """Handle one client frame: its server events are emitted before this returns (responses run on).
 
         ``observe(frame, event)`` sees each frame before it is handled, with the event as a dict (audio as
-        decoded bytes) or ``None`` when it did not parse: the transport journals it.
+        its size in bytes) or ``None`` when it did not parse: the transport journals it.
         """
         if self.expired():
             # The mock clock moved past the session's end (``/__mock/clock``): it ends now.
@@ -824,10 +829,11 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 
 def _observed(event: Any) -> dict[str, Any]:
-    """A parsed client event as a dict for the journal; appended audio as its decoded bytes."""
+    """A parsed client event as a dict for the journal; appended audio as its decoded size in bytes."""
     audio = getattr(event, "audio_bytes", None)
     if isinstance(audio, bytes | bytearray):
-        return {"type": event.type, "event_id": event.event_id, "audio": bytes(audio)}
+        # The journal keeps appended audio as its byte count: no copy of the audio is made for it.
+        return {"type": event.type, "event_id": event.event_id, "audio": len(audio)}
     return _as_dict(event)
 
 

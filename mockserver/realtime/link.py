@@ -50,7 +50,7 @@ class EventLink:
         self._lock = asyncio.Lock()
         self.log: EventLog | None = None
         if entry is not None and state.journal.enabled:
-            log = self.log = EventLog()
+            log = self.log = EventLog(state.event_budget)
             # Read when the journal is listed, so an open connection shows its events as they happen.
             entry.live["events"] = log.events
             entry.live["events_dropped"] = lambda: log.dropped

@@ -21,6 +21,7 @@ from ..errors import OpenAIError, incorrect_api_key
 from ..journal import SUBPROTOCOL_KEY_PREFIX
 from ..keys import EXCHANGE, STATE, WS_FAULTS
 from ..store import StoreUnavailableError
+from ..memory import session_closed
 from .events import FRAME_MAX_BYTES, error_event
 from .link import EventLink
 
@@ -140,6 +141,7 @@ async def serve(
 
     A bug of ours (an exception out of ``converse``) is logged and closes the socket with 1011 (internal
     error), as a server does: once upgraded, no HTTP error can be written. The server keeps serving.
+    Every so many closed sessions, freed memory is given back to the system (``memory.session_closed``).
     """
     upgraded = await upgrade(request)
     state = request.app[STATE]
@@ -161,4 +163,5 @@ async def serve(
             # Again, now with the whole session's events: a shared journal keeps a copy (memory keeps the entry).
             with contextlib.suppress(StoreUnavailableError):
                 await state.store.record(entry)
+        session_closed()
     return upgraded.ws

@@ -1,6 +1,6 @@
 """Pure text helpers of the Realtime session: what the "model" says, how it is streamed, what it costs.
 
-- :class:`Phrases`: generated sentences and transcripts (Faker, seeded per connection, imported on first use).
+- :class:`Phrases`: generated sentences and transcripts (one Faker per process, a random source per connection).
 - :func:`deltas`: a text split into the append-only deltas production streams (one per word, spaces kept).
 - :func:`arguments_for`: plausible function-call arguments from a tool's JSON Schema ``parameters``.
 - :func:`text_tokens`: the token count the mock bills for a text.
@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -58,21 +59,31 @@ def argument_deltas(arguments: str, size: int = 8) -> list[str]:
     return [arguments[i : i + size] for i in range(0, len(arguments), size)] or [""]
 
 
+@functools.cache
+def _shared_faker() -> Any:
+    """The process's one Faker (a Faker is slow to make and holds ~100 KB of providers: never one per session)."""
+    from faker import Faker  # noqa: PLC0415 - slow to import; only a session that needs words pays
+
+    return Faker()
+
+
 class Phrases:
     """Generated sentences, seeded so that a seeded server says the same things on the same connection."""
 
     def __init__(self, seed: int, connection: int) -> None:
         self._seed = random.Random(f"{seed}:replies:{connection}").getrandbits(32)
-        self._fake: Any = None
+        self._random: random.Random | None = None
 
     def _faker(self) -> Any:
-        if self._fake is None:
-            from faker import Faker  # noqa: PLC0415 - slow to import; only a session that needs words pays
+        """The shared Faker, drawing from this connection's own random source (what ``seed_instance`` would make).
 
-            fake = Faker()
-            fake.seed_instance(self._seed)
-            self._fake = fake
-        return self._fake
+        Sessions take turns on one event loop and a draw never awaits, so no other session draws in between.
+        """
+        if self._random is None:
+            self._random = random.Random(self._seed)
+        fake = _shared_faker()
+        fake.random = self._random
+        return fake
 
     def reply(self) -> str:
         """What the assistant says when nothing was scripted: one short sentence."""
