@@ -10,7 +10,7 @@
 
 Rules and transcripts are scoped like fault rules (``faults.py``): a session belongs to the scope of
 the mint that made its key; a scenario's apply in every scope. This module is pure: it keeps and
-matches; the engine (``engine.Script``) asks through :class:`ScopedScript`.
+matches; the engine (``script.Script``) asks through :class:`ScopedScript`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from ..errors import OpenAIError, oxford_list, quote
 from ..schemas._base import IntRange, RequestModel, invalid_type, openai_error
-from .engine import ReplyContext, ScriptError
-from .responses import Plan, ToolCall
+from .script import Plan, ReplyContext, ScriptError, ToolCall
 from .text import dump_arguments
 
 __all__ = [
@@ -332,7 +331,7 @@ def undeclared_function(rule: ReplyRule, name: str, declared: Sequence[str]) -> 
 
 @dataclass
 class ScopedScript:
-    """The engine's :class:`~.engine.Script` for one session: the rules and transcripts of its scope."""
+    """The engine's :class:`~.script.Script` for one session: the rules and transcripts of its scope."""
 
     book: ReplyBook
     transcripts: TranscriptQueue
