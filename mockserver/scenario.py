@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +43,8 @@ class Scenario:
 
 
 def _bundled(name: str) -> str:
+    from importlib import resources  # noqa: PLC0415 - only when a scenario is named
+
     packaged = resources.files("mockserver").joinpath("scenarios", f"{name}.json")
     if packaged.is_file():
         return packaged.read_text()
