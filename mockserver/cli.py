@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
-import logging
 import os
-import signal
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ._version import __version__
-from .logs import configure_logging, startup_line
-from .settings import OPTIONS, Settings, SettingsError, build_settings
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+# Everything else (asyncio, pydantic, aiohttp, the server's own modules) is imported inside the functions
+# below, once main() has turned the collector off; `mockserver --help` stays instant too.
 
 __all__ = ["build_parser", "main", "serve"]
-
-log = logging.getLogger("mockserver")
 
 _EPILOG = """\
 Every flag can also be set with its MOCKSERVER_* environment variable
@@ -26,6 +26,8 @@ Every flag can also be set with its MOCKSERVER_* environment variable
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .settings import OPTIONS  # noqa: PLC0415 - see the imports
+
     parser = argparse.ArgumentParser(
         prog="mockserver",
         description="A local, offline imitation of OpenAI's POST /v1/realtime/client_secrets.",
@@ -48,17 +50,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Settings:
+    from .settings import build_settings  # noqa: PLC0415 - see the imports
+
     args = build_parser().parse_args(argv)
     return build_settings(vars(args), environ)
 
 
 async def serve(settings: Settings, *, ready_message: bool = True) -> None:
     """Run until SIGTERM or SIGINT, then drain and stop."""
-    from aiohttp import web  # noqa: PLC0415 - keeps `mockserver --help` instant
+    import asyncio  # noqa: PLC0415 - see the imports
+    import logging  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    from aiohttp import web  # noqa: PLC0415
 
     from .app import create_app  # noqa: PLC0415
     from .keys import STATE  # noqa: PLC0415
+    from .logs import startup_line  # noqa: PLC0415
     from .serving import server_options  # noqa: PLC0415
+
+    log = logging.getLogger("mockserver")
 
     app = create_app(settings)
     seed = app[STATE].seed
@@ -130,6 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    import asyncio  # noqa: PLC0415 - see the imports
+
+    from .logs import configure_logging  # noqa: PLC0415
+    from .settings import SettingsError  # noqa: PLC0415
+
     try:
         settings = settings_from(argv, os.environ)
     except SettingsError as exc:
