@@ -4,6 +4,7 @@
     python benchmarks/cold_start.py                  # 10 spawns of each, alternating with the baseline
     python benchmarks/cold_start.py --times 20
     python benchmarks/cold_start.py --instructions   # also instructions spawn -> first mint (callgrind)
+    python benchmarks/cold_start.py --tree ../old    # the mockserver package of another checkout
 
 Each run alternates the mock and the bare aiohttp baseline (``baseline_server.py``), so both see the same
 machine load; the table gives the median and p90 of spawn -> first 2xx ``POST /v1/realtime/client_secrets``
@@ -58,6 +59,9 @@ def installed_mockserver() -> list[str]:
     return [sys.executable, str(script)]
 
 
+#: The environment of every child: ``--tree`` puts another checkout's package ahead of the installed one.
+ENV = dict(os.environ)
+
 TARGETS: dict[str, list[str]] = {
     "mockserver": [],  # filled in by main(): the installed console script, with its defaults
     "baseline": [sys.executable, str(HERE / "baseline_server.py")],
@@ -66,7 +70,9 @@ TARGETS: dict[str, list[str]] = {
 
 def compile_bytecode() -> list[str]:
     """Compile the project and every installed package either server imports (compileall skips what is fresh)."""
-    found = subprocess.run([sys.executable, "-c", IMPORTED], capture_output=True, text=True, check=True, timeout=120)
+    found = subprocess.run(
+        [sys.executable, "-c", IMPORTED], capture_output=True, text=True, check=True, timeout=120, env=ENV
+    )
     compiled = []
     for name, location in sorted(json.loads(found.stdout).items()):
         if location and ("site-packages" in location or name == "mockserver"):
@@ -122,7 +128,9 @@ def spawned(argv: Sequence[str], port: int, timeout: float) -> Iterator[tuple[su
     """Spawn ``argv`` on CPU 0; yields the process and the seconds from spawn to its first 2xx mint."""
     argv = ["taskset", "-c", "0", *argv] if two_cores() else list(argv)
     started = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=ENV
+    )
     try:
         deadline = started + timeout
         while True:
@@ -191,8 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--times", type=int, default=10, help="spawns of each server (default 10)")
     parser.add_argument("--instructions", action="store_true", help="also count instructions with callgrind")
+    parser.add_argument("--tree", type=Path, help="measure the mockserver package of this checkout instead")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "cold_start.json")
     args = parser.parse_args(argv)
+    if args.tree is not None:
+        if not (args.tree / "mockserver" / "__init__.py").is_file():
+            parser.error(f"--tree {args.tree}: no mockserver package there")
+        ENV["PYTHONPATH"] = str(args.tree.resolve())
     if not 1 <= args.times <= 200:
         parser.error("--times must be 1..200")
     TARGETS["mockserver"] = installed_mockserver()
@@ -209,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "load_average_before": os.getloadavg(),
             "times": args.times,
             "mockserver": " ".join(TARGETS["mockserver"]),
+            "tree": ENV.get("PYTHONPATH", "the installed package"),
             "bytecode_compiled_for": compiled,
         },
         "cold_start": cold_starts(args.times),
