@@ -8,7 +8,7 @@ import random
 import secrets as _stdlib_secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .calls import CallRegistry
 from .clock import Clock
@@ -17,10 +17,13 @@ from .identity import make_identity
 from .ids import IdFactory
 from .journal import RequestJournal
 from .plans import PlanCache
-from .realtime.replies import ReplyRuleSpec, Scripts
+from .realtime.replies import Scripts
 from .secrets import SecretStore
 from .settings import Settings
 from .webhooks import generated_secret
+
+if TYPE_CHECKING:
+    from .realtime.reply_specs import ReplyRuleSpec
 
 __all__ = ["MAX_CALLS", "OPENAI_VERSION", "MockState"]
 

@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from mockserver.realtime.replies import ReplyRuleSpec, Scripts
+from mockserver.realtime.replies import Scripts
+from mockserver.realtime.reply_specs import ReplyRuleSpec
 from mockserver.realtime.script import ReplyContext, ScriptError
 from mockserver.scenario import load_scenario
 from mockserver.testing import MockServer
