@@ -43,7 +43,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 MINT = "/v1/realtime/client_secrets"
 MINIMAL = b'{"session": {"type": "realtime"}}'
-#: Lists where each top-level package either server imports lives: their bytecode is compiled first.
+#: Lists where each top-level package either server imports lives: their bytecode is compiled first. (Run
+#: from benchmarks/, so that the current directory's package cannot shadow the one the servers import.)
 IMPORTED = """
 import json, sys, mockserver.app, aiohttp.web
 tops = {name: sys.modules[name] for name in sys.modules if "." not in name}
@@ -71,7 +72,7 @@ TARGETS: dict[str, list[str]] = {
 def compile_bytecode() -> list[str]:
     """Compile the project and every installed package either server imports (compileall skips what is fresh)."""
     found = subprocess.run(
-        [sys.executable, "-c", IMPORTED], capture_output=True, text=True, check=True, timeout=120, env=ENV
+        [sys.executable, "-c", IMPORTED], capture_output=True, text=True, check=True, timeout=120, env=ENV, cwd=HERE
     )
     compiled = []
     for name, location in sorted(json.loads(found.stdout).items()):
