@@ -8,7 +8,7 @@ import random
 import secrets as _stdlib_secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .calls import CallRegistry
 from .clock import Clock
@@ -18,11 +18,14 @@ from .ids import IdFactory
 from .journal import RequestJournal
 from .plans import PROCESS_PLANS, PlanCache
 from .realtime.recording import EventBudget
-from .realtime.replies import ReplyRuleSpec, Scripts
+from .realtime.replies import Scripts
 from .secrets import SecretStore
 from .settings import Settings
 from .store import Store, open_store
 from .webhooks import generated_secret
+
+if TYPE_CHECKING:
+    from .realtime.reply_specs import ReplyRuleSpec
 
 __all__ = ["MAX_CALLS", "OPENAI_VERSION", "MockState"]
 

@@ -18,7 +18,6 @@ from ..errors import OpenAIError
 from ..faults import FaultRuleSpec
 from ..keys import STATE
 from ..middleware import scope_of
-from ..openapi import control_openapi
 from ..presets import PRESETS
 from ..schemas._base import DecimalRange, RequestModel, openai_error
 from ..schemas.validation import validate_model
@@ -253,4 +252,6 @@ async def reset(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
+    from ..openapi import control_openapi  # noqa: PLC0415 - a large document, built only when asked for
+
     return _json(control_openapi())

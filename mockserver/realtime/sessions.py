@@ -5,14 +5,14 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..secrets import SESSIONS_PER_SECRET, ClientSecret
 from ..state import MockState
-from .audio import format_of
-from .engine import Emit, RealtimeEngine
-from .responses import MediaOutput
-from .text import Phrases
+
+if TYPE_CHECKING:
+    from .engine import Emit, RealtimeEngine
+    from .responses import MediaOutput
 
 __all__ = ["SESSIONS_PER_SECRET", "TRACK_FORMAT", "Opening", "new_engine", "remember_session"]
 
@@ -45,6 +45,11 @@ def new_engine(
 
     With ``media`` (a WebRTC track) the engine's audio is PCM16 24 kHz both ways (``TRACK_FORMAT``).
     """
+    # The engine is imported on the first session, so a server that only mints never loads it.
+    from .audio import format_of  # noqa: PLC0415
+    from .engine import RealtimeEngine  # noqa: PLC0415
+    from .text import Phrases  # noqa: PLC0415
+
     connection = state.next_connection()
     engine = RealtimeEngine.open(
         opening.session,
