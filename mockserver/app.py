@@ -86,6 +86,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     call_sessions = app[CALL_SESSIONS] = CallSessions(state, webrtc_calls)
     state.on_stop.append(call_sessions.close_all)
     for path, methods in ROUTES.items():
-        app.router.add_route("*", path, endpoint(methods))
-    app.router.add_route("*", "/{path:.*}", endpoint(None))
+        app.router.add_route("*", path, endpoint(path, methods))
+    app.router.add_route("*", "/{path:.*}", endpoint("/{path:.*}", None))
     return app
