@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import random
 import string
+import struct
 
 __all__ = ["IdFactory", "is_mock_secret"]
 
@@ -15,6 +16,8 @@ _TAG_KEY = b"openai-realtime-mock"
 _TO_ALNUM = bytes(_ALNUM.encode()[b % 62] for b in range(256))
 
 
+#: A secret's head: creation time, 16 random bits, 0x8191, 32 random bits (hexed: 8 + 4 + 4 + 8 digits).
+_HEAD = struct.Struct(">IHHI")
 #: The keyed hash, its key block already compressed: each tag copies it rather than keying a new one.
 _TAGGER = hashlib.blake2s(key=_TAG_KEY, digest_size=4)
 
@@ -70,8 +73,9 @@ class IdFactory:
         """
         # One draw of two words: the low word's top 16 bits, then the high word, as two draws
         # (getrandbits(16), then getrandbits(32)) would give, so a seed mints what it always did.
+        # Packed and hexed at once: a third of the cost of formatting the three numbers.
         words = self._minted.getrandbits(64)
-        head = f"{created_at & 0xFFFFFFFF:08x}{(words & 0xFFFFFFFF) >> 16:04x}8191{words >> 32:08x}"
+        head = _HEAD.pack(created_at & 0xFFFFFFFF, (words & 0xFFFFFFFF) >> 16, 0x8191, words >> 32).hex()
         return f"ek_{head}{_tag(head)}"
 
     def session_id(self) -> str:

@@ -27,16 +27,17 @@ def mint_endpoint(kind: PlanKind[MintPlan]) -> Handler:
         value = state.ids.client_secret(created_at)
         session_id = state.ids.session_id()
         expires_at = created_at + plan.seconds
+        # Positional: a class called with keywords gets them packed into a dict (4k instructions a mint).
         secret = ClientSecret(
-            value=value,
-            created_at=created_at,
-            expires_at=expires_at,
-            session_id=session_id,
-            session_template=plan.session,
-            session_request=plan.request,
-            scope=scope_of(request),
-            kind=plan.kind,
-            session_expires_at=expires_at if plan.session_expires else 0,
+            value,
+            created_at,
+            expires_at,
+            session_id,
+            plan.session,
+            plan.request,
+            scope_of(request),
+            plan.kind,
+            expires_at if plan.session_expires else 0,
         )
         state.secrets.add(secret)
         return web.Response(body=plan.render(value, expires_at, session_id), content_type="application/json")
