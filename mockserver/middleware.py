@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import PayloadEncodingError
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
+from multidict import istr
 
 from .body import dump_json
 from .cors import is_preflight, preflight_headers
@@ -48,6 +49,9 @@ INJECTED_HEADER = "x-mock-injected"
 MAX_SCOPE_LENGTH = 200
 #: Request bodies larger than this are journaled as truncated text.
 JOURNAL_BODY_LIMIT = 64 * 1024
+#: Header names set on every response, as ``istr``: multidict need not case-fold them each time.
+_REQUEST_ID = istr("x-request-id")
+_PROCESSING_MS = istr("openai-processing-ms")
 #: Connection faults after which the client received no response at all.
 DROPPED = frozenset({"reset", "empty", "hang"})
 #: What ``malformed`` answers: a complete 200 whose JSON body stops short.
@@ -124,11 +128,12 @@ async def _serve(
     if response.prepared:  # a WebSocket, answered already (the 101 carries no OpenAI headers)
         return response
     elapsed_ms = (time.perf_counter() - started) * 1000
-    headers = {"x-request-id": request_id, "openai-processing-ms": str(round(elapsed_ms)), **state.static_headers}
-    if not control:
+    headers = response.headers
+    headers[_REQUEST_ID] = request_id
+    headers[_PROCESSING_MS] = str(round(elapsed_ms))
+    headers.update(state.static_headers)
+    if not control and "Origin" in request.headers:
         headers.update(cors_headers(request.headers))
-    # One update call (C code in multidict) rather than one Python-level set per header.
-    response.headers.update(headers)
     if log.isEnabledFor(logging.DEBUG):
         log.debug(
             "%s %s -> %s in %.1f ms",
