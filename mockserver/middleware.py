@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http_exceptions import PayloadEncodingError
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
@@ -42,7 +42,7 @@ __all__ = ["CONTROL_PREFIX", "OPENAI_VERSION", "SCOPE_HEADER", "endpoint", "scop
 CONTROL_PREFIX = "/__mock/"
 HEALTH_PATH = "/__mock/health"
 CONTROL_TOKEN_HEADER = "X-Mock-Token"
-SCOPE_HEADER = "X-Mock-Scope"
+SCOPE_HEADER = istr("X-Mock-Scope")
 #: On an injected error: which layer injected it, so a test (or a log reader) can tell it from a real one.
 INJECTED_HEADER = "x-mock-injected"
 #: Scope names are kept with every journal entry, rule and secret: keep them short.
@@ -132,7 +132,7 @@ async def _serve(
     headers[_REQUEST_ID] = request_id
     headers[_PROCESSING_MS] = str(round(elapsed_ms))
     headers.update(state.static_headers)
-    if not control and "Origin" in request.headers:
+    if not control and hdrs.ORIGIN in request.headers:
         headers.update(cors_headers(request.headers))
     if log.isEnabledFor(logging.DEBUG):
         log.debug(
@@ -148,7 +148,7 @@ async def _serve(
 
 def _refuse_compressed_body(request: web.Request) -> None:
     """The SDKs never compress request bodies; a compressed one gets a clear 415 and a closed connection."""
-    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    encoding = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
     if encoding and encoding != "identity":
         error = OpenAIError(
             415,

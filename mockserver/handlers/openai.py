@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from ..auth import authenticate
@@ -20,7 +20,7 @@ def mint_endpoint(kind: PlanKind[MintPlan]) -> Handler:
 
     async def mint(request: web.Request) -> web.Response:
         state = request.app[STATE]
-        authenticate(request.headers.get("Authorization"), state.settings.api_keys)
+        authenticate(request.headers.get(hdrs.AUTHORIZATION), state.settings.api_keys)
         plan = state.plans.plan(kind, await request.read())
 
         created_at = int(state.clock.now())
