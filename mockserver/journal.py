@@ -167,12 +167,10 @@ class RequestJournal:
     """Newest last, at most ``limit`` entries (0 turns recording off); older entries fall out."""
 
     def __init__(self, limit: int) -> None:
+        #: Both fixed for the journal's life (like its deque's length): read on every request.
         self.limit = limit
+        self.enabled = limit > 0
         self._entries: deque[JournalEntry] = deque(maxlen=max(limit, 1))
-
-    @property
-    def enabled(self) -> bool:
-        return self.limit > 0
 
     def record(self, entry: JournalEntry) -> None:
         """Add ``entry`` (once: recording an entry already in the journal does nothing)."""
