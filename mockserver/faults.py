@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
+from multidict import istr
 from pydantic import AfterValidator, Field, model_validator
 
 from .errors import OpenAIError
@@ -46,10 +47,11 @@ CONNECTION_FAULTS: tuple[str, ...] = ("reset", "empty", "malformed", "hang")
 #: Rules in force at once; more is a runaway script, not a test.
 MAX_FAULT_RULES = 10_000
 
-HEADER_STATUS = "X-Mock-Status"
-HEADER_LATENCY = "X-Mock-Latency-Ms"
-HEADER_FAULT = "X-Mock-Fault"
-HEADER_ERROR = "X-Mock-Error"
+# As ``istr``: every OpenAI-surface request looks all four up, and multidict need not case-fold an istr.
+HEADER_STATUS = istr("X-Mock-Status")
+HEADER_LATENCY = istr("X-Mock-Latency-Ms")
+HEADER_FAULT = istr("X-Mock-Fault")
+HEADER_ERROR = istr("X-Mock-Error")
 #: The translation mint's path ends so (with or without /v1).
 TRANSLATION_MINT_SUFFIX = "/realtime/translations/client_secrets"
 

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from multidict import CIMultiDict
+
 from .calls import CallRegistry
 from .clock import Clock
 from .faults import FaultPlan, FaultRuleSpec
@@ -59,8 +61,9 @@ class MockState:
     #: Webhook deliveries under way in the background (the handle's ``incoming_call``), cancelled on stop.
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     identity: dict[str, str] = field(default_factory=dict)
-    #: Headers every response carries, worked out once: the fake account and the seed.
-    static_headers: dict[str, str] = field(default_factory=dict)
+    #: Headers every response carries, worked out once: the fake account and the seed (a ``CIMultiDict``:
+    #: its names are case-folded once here, not on every response).
+    static_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
     #: Set when the server starts shutting down: injected delays and hangs end at once.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     #: Injected delays in progress (futures their timers resolve), woken at once when the server stops.
@@ -102,12 +105,14 @@ class MockState:
             scripts=Scripts(scenario_replies, scenario_transcripts),
         )
         state.identity = make_identity(seed)
-        state.static_headers = {
-            "openai-version": OPENAI_VERSION,
-            "openai-organization": state.identity["organization"],
-            "openai-project": state.identity["project"],
-            "x-mock-seed": str(seed),
-        }
+        state.static_headers = CIMultiDict(
+            {
+                "openai-version": OPENAI_VERSION,
+                "openai-organization": state.identity["organization"],
+                "openai-project": state.identity["project"],
+                "x-mock-seed": str(seed),
+            }
+        )
         if worker is not None:
             # Only with --workers N > 1: which process answered (for tests of the pool, and logs).
             state.static_headers["x-mock-worker"] = str(worker)

@@ -20,8 +20,8 @@ from ..auth import api_key_from_header
 from ..errors import OpenAIError, incorrect_api_key
 from ..journal import SUBPROTOCOL_KEY_PREFIX
 from ..keys import EXCHANGE, STATE, WS_FAULTS
-from ..store import StoreUnavailableError
 from ..memory import session_closed
+from ..store import StoreUnavailableError
 from .events import FRAME_MAX_BYTES, error_event
 from .link import EventLink
 
