@@ -209,7 +209,8 @@ def test_a_fault_rule_serves_exactly_its_times_across_replicas(replicas: tuple[R
 
 def test_a_fault_rule_is_consumed_exactly_under_concurrent_load(replicas: tuple[Replica, Replica]) -> None:
     a, b = replicas
-    a.http.post("/__mock/faults", json={"status": 503, "times": 7, "match": {"path": "/v1/realtime/client_secrets"}})
+    # 418: no other answer of the mock uses it, so every 418 is one use of this rule.
+    a.http.post("/__mock/faults", json={"status": 418, "times": 7, "match": {"path": "/v1/realtime/client_secrets"}})
 
     async def burst() -> list[int]:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as client:
@@ -225,7 +226,7 @@ def test_a_fault_rule_is_consumed_exactly_under_concurrent_load(replicas: tuple[
             return list(await asyncio.gather(*(one(server) for _ in range(20) for server in (a, b))))
 
     statuses = asyncio.run(burst())
-    assert statuses.count(503) == 7
+    assert statuses.count(418) == 7
     assert statuses.count(200) == 33
 
 
