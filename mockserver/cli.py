@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
-import logging
 import os
-import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .logs import configure_logging, startup_line
-from .settings import OPTIONS, Settings, SettingsError, build_settings
 
-__all__ = ["build_parser", "main", "serve"]
+if TYPE_CHECKING:
+    from .settings import Settings
 
-log = logging.getLogger("mockserver")
+# Everything else (asyncio, pydantic, aiohttp, the server's own modules) is imported inside the functions
+# below, once main() has turned the collector off; `mockserver --help` stays instant too.
+
+__all__ = ["build_parser", "main", "run", "serve"]
 
 _EPILOG = """\
 Every flag can also be set with its MOCKSERVER_* environment variable
@@ -26,6 +26,8 @@ Every flag can also be set with its MOCKSERVER_* environment variable
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .settings import OPTIONS  # noqa: PLC0415 - see the imports
+
     parser = argparse.ArgumentParser(
         prog="mockserver",
         description="A local, offline imitation of OpenAI's POST /v1/realtime/client_secrets.",
@@ -48,19 +50,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Settings:
+    from .settings import build_settings  # noqa: PLC0415 - see the imports
+
     args = build_parser().parse_args(argv)
     return build_settings(vars(args), environ)
 
 
-async def serve(settings: Settings, *, ready_message: bool = True) -> None:
-    """Run until SIGTERM or SIGINT, then drain and stop."""
-    from aiohttp import web  # noqa: PLC0415 - keeps `mockserver --help` instant
+async def serve(
+    settings: Settings,
+    *,
+    ready_message: bool = True,
+    worker: int | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Run until SIGTERM or SIGINT, then drain and stop.
+
+    As one of ``--workers`` (``worker`` set), the port is bound with SO_REUSEPORT beside the other
+    workers', and ``on_ready`` tells the parent once it listens.
+    """
+    import asyncio  # noqa: PLC0415 - see the imports
+    import logging  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    from aiohttp import web  # noqa: PLC0415
 
     from .app import create_app  # noqa: PLC0415
     from .keys import STATE  # noqa: PLC0415
+    from .logs import startup_line  # noqa: PLC0415
     from .serving import server_options  # noqa: PLC0415
+    from .store import StoreUnreachableError  # noqa: PLC0415
 
-    app = create_app(settings)
+    log = logging.getLogger("mockserver")
+
+    app = create_app(settings, worker=worker)
     seed = app[STATE].seed
     runner = web.AppRunner(
         app,
@@ -70,8 +92,12 @@ async def serve(settings: Settings, *, ready_message: bool = True) -> None:
         handler_cancellation=True,
         **server_options(),
     )
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    try:
+        await runner.setup()  # connects the store
+    except StoreUnreachableError as exc:
+        await runner.cleanup()
+        raise SystemExit(f"mockserver: {exc}") from None
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=True if worker is not None else None)
     try:
         await site.start()
     except OSError as exc:
@@ -79,11 +105,12 @@ async def serve(settings: Settings, *, ready_message: bool = True) -> None:
         raise SystemExit(f"mockserver: cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
 
     # Everything imported and built so far lives as long as the process: move it out of the
-    # collector's sight, and collect the young generation less often (each mint allocates a few
-    # dozen objects); both keep collector pauses out of the p99 latency.
-    gc.collect()
+    # collector's sight (without collecting first: start-up leaves little garbage, and a full
+    # collection costs more than it frees), and collect the young generation less often (each mint
+    # allocates a few dozen objects); both keep collector pauses out of the p99 latency.
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
+    gc.enable()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -98,6 +125,8 @@ async def serve(settings: Settings, *, ready_message: bool = True) -> None:
             settings.log_format, version=__version__, host=host, port=port, seed=seed, scenario=settings.scenario
         )
         print(line, flush=True)
+    if on_ready is not None:
+        on_ready()
     try:
         await stop.wait()
     finally:
@@ -118,17 +147,48 @@ def _bound_address(runner: object) -> tuple[str, int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mockserver`` console script and ``python -m mockserver``."""
+    # Start-up builds objects that live as long as the process (modules, request models, the app);
+    # collecting while they are built walks them again and again for nothing. serve() turns the
+    # collector back on once the server listens.
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        gc.enable()
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from .logs import configure_logging  # noqa: PLC0415
+    from .settings import SettingsError  # noqa: PLC0415
+
     try:
         settings = settings_from(argv, os.environ)
     except SettingsError as exc:
         print(f"mockserver: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    if settings.workers > 1:
+        from .workers import run_workers  # noqa: PLC0415 - only a pool needs it
+
+        return run_workers(settings)
+    return run(settings)
+
+
+def run(settings: Settings, **serving: Any) -> int:
+    """Serve until stopped; the exit status (1 with one line on stderr when it cannot start)."""
+    import asyncio  # noqa: PLC0415 - see the imports
+
+    from .settings import SettingsError  # noqa: PLC0415
+    from .store import StoreUnreachableError  # noqa: PLC0415
+
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, **serving))
     except SettingsError as exc:
         print(f"mockserver: {exc}", file=sys.stderr)
         return 2
+    except StoreUnreachableError as exc:
+        print(f"mockserver: {exc}", file=sys.stderr)
+        return 1
     except SystemExit as exc:
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
+from multidict import istr
 from pydantic import AfterValidator, Field, model_validator
 
 from .errors import OpenAIError
@@ -29,6 +30,7 @@ from .settings import Settings
 
 __all__ = [
     "CONNECTION_FAULTS",
+    "MAX_FAULT_RULES",
     "Decision",
     "FaultMatch",
     "FaultPlan",
@@ -37,6 +39,7 @@ __all__ = [
     "RequestFacts",
     "configured_decision",
     "decision_from_headers",
+    "decision_of",
 ]
 
 ConnectionFault = Literal["reset", "empty", "malformed", "hang"]
@@ -44,10 +47,11 @@ CONNECTION_FAULTS: tuple[str, ...] = ("reset", "empty", "malformed", "hang")
 #: Rules in force at once; more is a runaway script, not a test.
 MAX_FAULT_RULES = 10_000
 
-HEADER_STATUS = "X-Mock-Status"
-HEADER_LATENCY = "X-Mock-Latency-Ms"
-HEADER_FAULT = "X-Mock-Fault"
-HEADER_ERROR = "X-Mock-Error"
+# As ``istr``: every OpenAI-surface request looks all four up, and multidict need not case-fold an istr.
+HEADER_STATUS = istr("X-Mock-Status")
+HEADER_LATENCY = istr("X-Mock-Latency-Ms")
+HEADER_FAULT = istr("X-Mock-Fault")
+HEADER_ERROR = istr("X-Mock-Error")
 #: The translation mint's path ends so (with or without /v1).
 TRANSLATION_MINT_SUFFIX = "/realtime/translations/client_secrets"
 
@@ -338,15 +342,20 @@ class FaultPlan:
                 rule.remaining -= 1
                 if rule.remaining <= 0:
                     del self._rules[index]
-            return Decision(
-                layer="scripted",
-                rule_id=rule.id,
-                latency_ms=min(rule.latency_ms or 0.0, cap_ms),
-                event_delay_ms=min(rule.event_delay_ms or 0.0, cap_ms),
-                headers=dict(rule.headers),
-                **{name: getattr(rule, name) for name in _PASSED_THROUGH},
-            )
+            return decision_of(rule, cap_ms)
         return None
+
+
+def decision_of(rule: FaultRule, cap_ms: float) -> Decision:
+    """What one application of a scripted rule does (its delays capped at ``cap_ms``)."""
+    return Decision(
+        layer="scripted",
+        rule_id=rule.id,
+        latency_ms=min(rule.latency_ms or 0.0, cap_ms),
+        event_delay_ms=min(rule.event_delay_ms or 0.0, cap_ms),
+        headers=dict(rule.headers),
+        **{name: getattr(rule, name) for name in _PASSED_THROUGH},
+    )
 
 
 # --- per-request headers --------------------------------------------------------------------------------

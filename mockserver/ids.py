@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import random
 import string
+import struct
 
 __all__ = ["IdFactory", "is_mock_secret"]
 
@@ -15,8 +16,16 @@ _TAG_KEY = b"openai-realtime-mock"
 _TO_ALNUM = bytes(_ALNUM.encode()[b % 62] for b in range(256))
 
 
+#: A secret's head: creation time, 16 random bits, 0x8191, 32 random bits (hexed: 8 + 4 + 4 + 8 digits).
+_HEAD = struct.Struct(">IHHI")
+#: The keyed hash, its key block already compressed: each tag copies it rather than keying a new one.
+_TAGGER = hashlib.blake2s(key=_TAG_KEY, digest_size=4)
+
+
 def _tag(head: str) -> str:
-    return hashlib.blake2s(head.encode(), key=_TAG_KEY, digest_size=4).hexdigest()
+    tagger = _TAGGER.copy()
+    tagger.update(head.encode())
+    return tagger.hexdigest()
 
 
 def is_mock_secret(value: str) -> bool:
@@ -39,17 +48,21 @@ class IdFactory:
     same order, however many other requests (health checks, errors) they served.
     """
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, *, process: int = 1) -> None:
         self.seed = seed
+        # Process 1 (and any single process) draws the seed's own streams; the others sharing a store
+        # draw streams derived from the seed and their number, so no two processes mint the same id.
+        self._root = str(seed) if process == 1 else f"{seed}/process-{process}"
         self.reseed()
 
     def reseed(self) -> None:
         """Back to the seed's first draw of every stream."""
-        self._minted = random.Random(f"{self.seed}:minted")
-        self._events = random.Random(f"{self.seed}:events")
-        self._requests = random.Random(f"{self.seed}:requests")
-        self._calls = random.Random(f"{self.seed}:calls")
-        self._webhooks = random.Random(f"{self.seed}:webhooks")
+        root = self._root
+        self._minted = random.Random(f"{root}:minted")
+        self._events = random.Random(f"{root}:events")
+        self._requests = random.Random(f"{root}:requests")
+        self._calls = random.Random(f"{root}:calls")
+        self._webhooks = random.Random(f"{root}:webhooks")
 
     @staticmethod
     def _hex(rng: random.Random, length: int) -> str:
@@ -62,13 +75,17 @@ class IdFactory:
         carry ``8191`` at hex 13-16; the mock keeps both traits. The last 8 hex are a
         keyed hash of the rest, so :func:`is_mock_secret` tells the mock's keys apart.
         """
-        rng = self._minted
-        head = f"{created_at & 0xFFFFFFFF:08x}{self._hex(rng, 4)}8191{self._hex(rng, 8)}"
+        # One draw of two words: the low word's top 16 bits, then the high word, as two draws
+        # (getrandbits(16), then getrandbits(32)) would give, so a seed mints what it always did.
+        # Packed and hexed at once: a third of the cost of formatting the three numbers.
+        words = self._minted.getrandbits(64)
+        head = _HEAD.pack(created_at & 0xFFFFFFFF, (words & 0xFFFFFFFF) >> 16, 0x8191, words >> 32).hex()
         return f"ek_{head}{_tag(head)}"
 
     def session_id(self) -> str:
         """``sess_`` + 21 alphanumerics."""
-        return "sess_" + self._minted.randbytes(21).translate(_TO_ALNUM).decode()
+        # What randbytes(21) is (random.py), without its Python-level call.
+        return "sess_" + self._minted.getrandbits(168).to_bytes(21, "little").translate(_TO_ALNUM).decode()
 
     def event_id(self) -> str:
         """``event_`` + 21 alphanumerics."""
@@ -80,7 +97,7 @@ class IdFactory:
 
     def request_id(self) -> str:
         """``req_`` + 32 lowercase hex."""
-        return "req_" + self._hex(self._requests, 32)
+        return "req_" + self._requests.getrandbits(128).to_bytes(16, "big").hex()
 
     def call_id(self) -> str:
         """``rtc_`` + 32 lowercase hex, as WebRTC and SIP call ids are (SESSION_TRUTH §1)."""

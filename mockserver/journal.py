@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import mask_key
 
-__all__ = ["JournalEntry", "RequestJournal", "mask_authorization", "masked_headers"]
+__all__ = ["SUBPROTOCOL_KEY_PREFIX", "JournalEntry", "RequestJournal", "mask_authorization", "masked_headers"]
 
 #: Headers whose values are credentials; they are masked before anything is recorded.
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "api-key", "x-api-key", "openai-api-key"})
@@ -27,46 +25,111 @@ def mask_authorization(value: str) -> str:
 
 
 def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Request headers as recorded: names lower-cased, credentials masked."""
+    """Request headers as recorded: names lower-cased, credentials masked (also a browser's key in
+    the ``openai-insecure-api-key.`` WebSocket subprotocol)."""
     out: dict[str, str] = {}
     for name, value in headers.items():
         key = name.lower()
-        out[key] = mask_authorization(value) if key in _SECRET_HEADERS else value
+        if key in _SECRET_HEADERS:
+            value = mask_authorization(value)
+        elif key == "sec-websocket-protocol" and SUBPROTOCOL_KEY_PREFIX in value:
+            value = ", ".join(_masked_protocol(part.strip()) for part in value.split(","))
+        out[key] = value
     return out
 
 
-_NOT_SHOWN = frozenset({"extra", "live", "journaled"})
+#: Browsers cannot set headers on a WebSocket: they send the key as a subprotocol with this prefix.
+SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
 
 
-@dataclass
+def _masked_protocol(protocol: str) -> str:
+    if not protocol.startswith(SUBPROTOCOL_KEY_PREFIX):
+        return protocol
+    return SUBPROTOCOL_KEY_PREFIX + mask_authorization(protocol[len(SUBPROTOCOL_KEY_PREFIX) :])
+
+
 class JournalEntry:
-    """One request to the OpenAI surface and what the mock did with it."""
+    """One request to the OpenAI surface and what the mock did with it.
 
-    id: str
-    time: float
-    scope: str | None
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    status: int | None = None
-    fault: str | None = None
-    error: str | None = None
-    layer: str | None = None
-    rule_id: str | None = None
-    latency_ms: float = 0.0
-    duration_ms: float = 0.0
-    client_disconnected: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-    #: Values worked out when the entry is read (a WebSocket's events, while it is still open).
-    live: dict[str, Callable[[], Any]] = field(default_factory=dict)
-    #: Set once the entry is in the journal (a WebSocket's entry goes in when the upgrade is answered).
-    journaled: bool = False
+    The request's headers are kept as received and masked when first read (``headers``):
+    a request nobody looks at never pays for masking. Every way out of an entry (``headers``,
+    ``to_json``, ``snapshot``, ``repr``, pickling and copying) goes through the masking, so no
+    key is ever shown or stored unmasked.
+    """
+
+    __slots__ = (
+        "_masked",
+        "_received",
+        "body",
+        "client_disconnected",
+        "duration_ms",
+        "error",
+        "extra",
+        "fault",
+        "id",
+        "journaled",
+        "latency_ms",
+        "layer",
+        "live",
+        "method",
+        "path",
+        "query",
+        "rule_id",
+        "scope",
+        "status",
+        "time",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        time: float,
+        scope: str | None,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: Mapping[str, str],
+        body: Any,
+        *,
+        status: int | None = None,
+        error: str | None = None,
+        duration_ms: float = 0.0,
+    ) -> None:
+        self.id = id
+        self.time = time
+        self.scope = scope
+        self.method = method
+        self.path = path
+        self.query = query
+        #: The headers as received, until they are first read and masked into ``_masked``.
+        self._received: Mapping[str, str] | None = headers
+        self._masked: dict[str, str] | None = None
+        self.body = body
+        self.status = status
+        self.fault: str | None = None
+        self.error = error
+        self.layer: str | None = None
+        self.rule_id: str | None = None
+        self.latency_ms = 0.0
+        self.duration_ms = duration_ms
+        self.client_disconnected = False
+        self.extra: dict[str, Any] = {}
+        #: Values worked out when the entry is read (a WebSocket's events, while it is still open).
+        self.live: dict[str, Callable[[], Any]] = {}
+        #: Set once the entry is in the journal (a WebSocket's entry goes in when the upgrade is answered).
+        self.journaled = False
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The request's headers as recorded: names lower-cased, credentials masked."""
+        if self._masked is None:
+            self._masked = masked_headers(self._received or {})
+            self._received = None
+        return self._masked
 
     def to_json(self) -> dict[str, Any]:
-        # Shallow on purpose: ``body`` is already JSON data (asdict would deep-copy it, recursively).
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_SHOWN}
+        # Shallow on purpose: ``body`` is already JSON data (a deep copy would copy it, recursively).
+        data = {name: getattr(self, name) for name in _SHOWN}
         data.update(self.extra)
         for key, read in self.live.items():
             data[key] = read()
@@ -74,20 +137,55 @@ class JournalEntry:
 
     def snapshot(self) -> JournalEntry:
         """A copy that no longer changes: live values read now, everything deep-copied."""
-        extra = {**self.extra, **{key: read() for key, read in self.live.items()}}
-        return dataclasses.replace(self, extra=copy.deepcopy(extra), body=copy.deepcopy(self.body), live={})
+        copied = copy.copy(self)
+        copied.extra = copy.deepcopy({**self.extra, **{key: read() for key, read in self.live.items()}})
+        copied.body = copy.deepcopy(self.body)
+        copied.live = {}
+        return copied
+
+    def __getstate__(self) -> dict[str, Any]:
+        # What copy and pickle take: the masked headers only, never the ones received.
+        self.headers  # noqa: B018 - masks them
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _SHOWN)
+        return f"JournalEntry({fields})"
+
+
+#: What ``to_json`` and ``repr`` show, in order.
+_SHOWN = (
+    "id",
+    "time",
+    "scope",
+    "method",
+    "path",
+    "query",
+    "headers",
+    "body",
+    "status",
+    "fault",
+    "error",
+    "layer",
+    "rule_id",
+    "latency_ms",
+    "duration_ms",
+    "client_disconnected",
+)
 
 
 class RequestJournal:
     """Newest last, at most ``limit`` entries (0 turns recording off); older entries fall out."""
 
     def __init__(self, limit: int) -> None:
+        #: Both fixed for the journal's life (like its deque's length): read on every request.
         self.limit = limit
+        self.enabled = limit > 0
         self._entries: deque[JournalEntry] = deque(maxlen=max(limit, 1))
-
-    @property
-    def enabled(self) -> bool:
-        return self.limit > 0
 
     def record(self, entry: JournalEntry) -> None:
         """Add ``entry`` (once: recording an entry already in the journal does nothing)."""

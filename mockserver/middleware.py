@@ -9,6 +9,7 @@ surface is never faulted, delayed or journaled.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import socket
@@ -17,17 +18,18 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http_exceptions import PayloadEncodingError
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
+from multidict import istr
 
 from .body import dump_json
 from .cors import is_preflight, preflight_headers
 from .cors import response_headers as cors_headers
 from .errors import OpenAIError, body_too_large, invalid_json, invalid_method, invalid_url
 from .faults import Decision, RequestFacts, configured_decision, decision_from_headers
-from .journal import JournalEntry, masked_headers
+from .journal import JournalEntry
 from .keys import EXCHANGE, REQUEST_ID, STATE, WS_FAULTS
 from .plans import NOT_JSON
 from .presets import ErrorContext, default_preset_for, render_preset
@@ -40,13 +42,16 @@ __all__ = ["CONTROL_PREFIX", "OPENAI_VERSION", "SCOPE_HEADER", "endpoint", "scop
 CONTROL_PREFIX = "/__mock/"
 HEALTH_PATH = "/__mock/health"
 CONTROL_TOKEN_HEADER = "X-Mock-Token"
-SCOPE_HEADER = "X-Mock-Scope"
+SCOPE_HEADER = istr("X-Mock-Scope")
 #: On an injected error: which layer injected it, so a test (or a log reader) can tell it from a real one.
 INJECTED_HEADER = "x-mock-injected"
 #: Scope names are kept with every journal entry, rule and secret: keep them short.
 MAX_SCOPE_LENGTH = 200
 #: Request bodies larger than this are journaled as truncated text.
 JOURNAL_BODY_LIMIT = 64 * 1024
+#: Header names set on every response, as ``istr``: multidict need not case-fold them each time.
+_REQUEST_ID = istr("x-request-id")
+_PROCESSING_MS = istr("openai-processing-ms")
 #: Connection faults after which the client received no response at all.
 DROPPED = frozenset({"reset", "empty", "hang"})
 #: What ``malformed`` answers: a complete 200 whose JSON body stops short.
@@ -55,28 +60,26 @@ MALFORMED_BODY = b'{\n  "value": "ek_'
 log = logging.getLogger("mockserver")
 
 
-def endpoint(methods: Mapping[str, Handler] | None) -> Handler:
-    """One path's handler: picks the method's handler (405 if there is none) and serves it
-    in OpenAI's envelope. ``None`` is the catch-all for unknown paths (404).
+def endpoint(path: str, methods: Mapping[str, Handler] | None) -> Handler:
+    """The handler of the route ``path``: picks the method's handler (405 if there is none)
+    and serves it in OpenAI's envelope. ``methods=None`` is the catch-all for unknown paths (404).
 
     Every route goes through here rather than through an aiohttp middleware: the
     router then never raises, and a middleware layer's cost on every request is saved.
+    What can be decided per route (which surface it is on) is decided here, once.
     """
     if methods is None:
-
-        async def not_found(request: web.Request) -> web.StreamResponse:
-            return await _serve(request, None, missing=invalid_url)
-
-        return not_found
-
-    async def dispatch(request: web.Request) -> web.StreamResponse:
-        return await _serve(request, methods.get(request.method), missing=invalid_method)
-
-    return dispatch
+        # The catch-all serves any path: each request's own path says which surface it is on.
+        return functools.partial(_serve, methods={}, missing=invalid_url, control=None)
+    return functools.partial(_serve, methods=methods, missing=invalid_method, control=path.startswith(CONTROL_PREFIX))
 
 
 async def _serve(
-    request: web.Request, handler: Handler | None, missing: Callable[[str, str], OpenAIError]
+    request: web.Request,
+    *,
+    methods: Mapping[str, Handler],
+    missing: Callable[[str, str], OpenAIError],
+    control: bool | None,
 ) -> web.StreamResponse:
     """OpenAI's headers on every response, the one place errors are rendered, and for the
     OpenAI surface (everything outside ``/__mock/``) the journal and the faults."""
@@ -84,19 +87,25 @@ async def _serve(
     state = request.app[STATE]
     request_id = state.ids.request_id()
     request[REQUEST_ID] = request_id
-    inner = handler if handler is not None else _raiser(missing(request.method, request.path))
-    control = request.path.startswith(CONTROL_PREFIX)
+    handler = methods.get(request.method)
+    if handler is None:
+        handler = _raiser(missing(request.method, request.path))
+    if control is None:
+        control = request.path.startswith(CONTROL_PREFIX)
     try:
         check_header_sizes(request)
         _refuse_compressed_body(request)
+        if state.store.shared and request.path != HEALTH_PATH:
+            # The shared clock and rules, as of now (a 503 when the store is down).
+            await state.store.sync()
         if control:
             _guard_control(request, state.settings)
-            response = await inner(request)
+            response = await handler(request)
         elif is_preflight(request.method, request.headers):
             # Browser plumbing before a cross-origin call: answered, never journaled or faulted.
             response = web.Response(status=200, headers=preflight_headers(request.headers))
         else:
-            response = await _surface(request, inner, started)
+            response = await _surface(request, state, handler, started)
     except OpenAIError as error:
         response = _render(error)
     except web.HTTPRequestEntityTooLarge:
@@ -122,12 +131,12 @@ async def _serve(
     if response.prepared:  # a WebSocket, answered already (the 101 carries no OpenAI headers)
         return response
     elapsed_ms = (time.perf_counter() - started) * 1000
-    # One update call (C code in multidict) rather than one Python-level set per header.
-    response.headers.update(
-        {"x-request-id": request_id, "openai-processing-ms": str(round(elapsed_ms)), **state.static_headers}
-    )
-    if not control:
-        response.headers.update(cors_headers(request.headers))
+    headers = response.headers
+    headers[_REQUEST_ID] = request_id
+    headers[_PROCESSING_MS] = str(round(elapsed_ms))
+    headers.update(state.static_headers)
+    if not control and hdrs.ORIGIN in request.headers:
+        headers.update(cors_headers(request.headers))
     if log.isEnabledFor(logging.DEBUG):
         log.debug(
             "%s %s -> %s in %.1f ms",
@@ -142,7 +151,7 @@ async def _serve(
 
 def _refuse_compressed_body(request: web.Request) -> None:
     """The SDKs never compress request bodies; a compressed one gets a clear 415 and a closed connection."""
-    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    encoding = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
     if encoding and encoding != "identity":
         error = OpenAIError(
             415,
@@ -204,35 +213,36 @@ def _render(error: OpenAIError) -> web.Response:
     return response
 
 
-async def _surface(request: web.Request, handler: Handler, started: float) -> web.StreamResponse:
+async def _surface(request: web.Request, state: MockState, handler: Handler, started: float) -> web.StreamResponse:
     """An OpenAI-surface request: decide its fault, carry it out, and journal the exchange."""
-    state = request.app[STATE]
     scope = scope_of(request)
     raw = await request.read()
     if not state.journal.enabled:
         # Nothing to record: when nothing is injected either, go straight to the handler.
-        decision = _decide(request, scope, raw)
+        scripted = await _scripted(request, state, scope, raw) if state.store.has_faults else None
+        decision = _decide(request, state, scripted)
         if decision is None:
             return await handler(request)
     entry = JournalEntry(
-        id=request[REQUEST_ID],
-        time=state.clock.now(),
-        scope=scope,
-        method=request.method,
-        path=request.path,
-        query=dict(request.query),
-        headers=masked_headers(request.headers),
-        body=None,
+        request[REQUEST_ID],
+        state.clock.now(),
+        scope,
+        request.method,
+        request.path,
+        dict(request.query) if request.rel_url.raw_query_string else {},
+        request.headers,  # masked when first read
+        None,
     )
     request[EXCHANGE] = entry
     try:
         if state.journal.enabled:
             _journal_body(raw, entry, state.plans.parsed(raw))
-            decision = _decide(request, scope, raw)
+            scripted = await _scripted(request, state, scope, raw) if state.store.has_faults else None
+            decision = _decide(request, state, scripted)
         if decision is None:
             response = await handler(request)
         else:
-            response = await _carry_out(request, handler, decision, entry, raw, started)
+            response = await _carry_out(request, state, handler, decision, entry, raw, started)
         # A dropped connection sent no status at all.
         entry.status = None if entry.fault in DROPPED else response.status
         if entry.latency_ms and not response.prepared:
@@ -251,7 +261,8 @@ async def _surface(request: web.Request, handler: Handler, started: float) -> we
         raise
     finally:
         entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        state.journal.record(entry)
+        if state.journal.enabled:
+            await state.store.record(entry)
 
 
 def _journal_body(raw: bytes, entry: JournalEntry, parsed: Any) -> None:
@@ -267,27 +278,32 @@ def _journal_body(raw: bytes, entry: JournalEntry, parsed: Any) -> None:
         entry.extra["body_truncated"] = True
 
 
-def _decide(request: web.Request, scope: str | None, raw: bytes) -> Decision | None:
-    """The three layers, first match wins: scripted, per-request headers, configured."""
-    state = request.app[STATE]
+async def _scripted(request: web.Request, state: MockState, scope: str | None, raw: bytes) -> Decision | None:
+    """The scripted layer: a use of the first rule matching the request (only asked when rules exist)."""
+    facts = RequestFacts.from_body(request.method, request.path, scope, state.plans.parsed(raw), request.headers)
+    return await state.store.take_fault(facts, state.settings.latency_max_ms)
+
+
+def _decide(request: web.Request, state: MockState, scripted: Decision | None) -> Decision | None:
+    """The three layers, first match wins: scripted (already taken), per-request headers, configured."""
     cap = state.settings.latency_max_ms
-    scripted = None
-    if state.faults:
-        body = state.plans.parsed(raw)
-        facts = RequestFacts.from_body(request.method, request.path, scope, body, request.headers)
-        scripted = state.faults.take(facts, cap)
     return scripted or decision_from_headers(request.headers, cap) or configured_decision(state.settings, state.chaos)
 
 
 async def _carry_out(
-    request: web.Request, handler: Handler, decision: Decision, entry: JournalEntry, raw: bytes, started: float
+    request: web.Request,
+    state: MockState,
+    handler: Handler,
+    decision: Decision,
+    entry: JournalEntry,
+    raw: bytes,
+    started: float,
 ) -> web.StreamResponse:
     """Answer as decided, ``latency_ms`` after the request arrived.
 
     The answer is worked out first and sent when the delay is up, so what a client
     measures is the injected latency, not the latency plus the work after it.
     """
-    state = request.app[STATE]
     entry.layer = decision.layer
     entry.rule_id = decision.rule_id
     entry.fault = decision.fault
@@ -302,7 +318,7 @@ async def _carry_out(
         request[WS_FAULTS] = decision
     if decision.fails:
         entry.error = decision.error or (default_preset_for(decision.status) if decision.status else None)
-        error = _injected_error(request, decision, raw)
+        error = _injected_error(request, state, decision, raw)
         error.headers[INJECTED_HEADER] = decision.layer
         await _sleep_until(deadline, state)
         raise error
@@ -339,8 +355,7 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-def _injected_error(request: web.Request, decision: Decision, raw: bytes) -> OpenAIError:
-    state = request.app[STATE]
+def _injected_error(request: web.Request, state: MockState, decision: Decision, raw: bytes) -> OpenAIError:
     body = state.plans.parsed(raw)
     session = body.get("session") if isinstance(body, dict) else None
     model = session.get("model") if isinstance(session, dict) and isinstance(session.get("model"), str) else None

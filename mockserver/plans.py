@@ -23,7 +23,6 @@ from .defaults import DEFAULT_EXPIRES_AFTER_SECONDS, realtime_session, session_f
 from .errors import OpenAIError, invalid_json
 from .schemas import RealtimeCreateClientSecretRequest, validate_model
 from .schemas.requests import RealtimeSessionCreateRequestGA
-from .schemas.translation import RealtimeTranslationClientSecretCreateRequest
 from .secrets import SecretKind
 
 __all__ = [
@@ -147,6 +146,9 @@ def _realtime_mint(body: dict[str, Any]) -> MintPlan:
 
 
 def _translation_mint(body: dict[str, Any]) -> MintPlan:
+    # Imported on the first translation mint: a server that mints only Realtime keys never loads it.
+    from .schemas.translation import RealtimeTranslationClientSecretCreateRequest  # noqa: PLC0415
+
     request = validate_model(RealtimeTranslationClientSecretCreateRequest, body)
     seconds = request.expires_after.seconds if request.expires_after else DEFAULT_EXPIRES_AFTER_SECONDS
     asked = request.session.model_dump(exclude_unset=True)

@@ -30,12 +30,12 @@ class RouteTable:
         self._templated: list[tuple[re.Pattern[str], Handler]] = []
         for path, methods in routes.items():
             if _PARAMETER.search(path) is None:
-                self._exact[path] = endpoint(methods)
+                self._exact[path] = endpoint(path, methods)
             else:
                 # A value is one path segment (``[^{}/]+``, as aiohttp's), matched in ``path_safe`` form.
                 pattern = _PARAMETER.sub(r"(?P<\1>[^{}/]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
-                self._templated.append((re.compile(pattern), endpoint(methods)))
-        self._not_found = endpoint(None)
+                self._templated.append((re.compile(pattern), endpoint(path, methods)))
+        self._not_found = endpoint("/{path:.*}", None)
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.rel_url.path_safe

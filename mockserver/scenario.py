@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from .errors import OpenAIError
 from .faults import FaultRuleSpec
-from .realtime.replies import ReplyRuleSpec, TranscriptsSpec
 from .schemas.validation import validate_model
 from .settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from .realtime.reply_specs import ReplyRuleSpec
 
 __all__ = ["BUNDLED", "Scenario", "load_scenario", "with_scenario"]
 
@@ -44,6 +45,8 @@ class Scenario:
 
 
 def _bundled(name: str) -> str:
+    from importlib import resources  # noqa: PLC0415 - only when a scenario is named
+
     packaged = resources.files("mockserver").joinpath("scenarios", f"{name}.json")
     if packaged.is_file():
         return packaged.read_text()
@@ -63,6 +66,9 @@ def _read(reference: str) -> tuple[str, str]:
 
 def load_scenario(reference: str) -> Scenario:
     """Read and check a scenario; any problem is one ``SettingsError`` line."""
+    # Built when a scenario is named, not by every server.
+    from .realtime.reply_specs import ReplyRuleSpec, TranscriptsSpec  # noqa: PLC0415
+
     name, text = _read(reference)
     try:
         data = json.loads(text)

@@ -9,7 +9,10 @@ from typing import Any, Literal
 
 from .clock import Clock
 
-__all__ = ["ClientSecret", "SecretKind", "SecretStatus", "SecretStore"]
+__all__ = ["SESSIONS_PER_SECRET", "ClientSecret", "SecretKind", "SecretStatus", "SecretStore"]
+
+#: Sessions remembered per secret (shown by ``/__mock/secrets``).
+SESSIONS_PER_SECRET = 100
 
 SecretStatus = Literal["active", "expired", "revoked"]
 #: Which endpoint minted it: ``/realtime/client_secrets`` (realtime and transcription sessions)
@@ -32,13 +35,13 @@ class ClientSecret:
     session_template: dict[str, Any]
     #: The session as the mint request set it (shared, read-only), for merging ``session.update``.
     session_request: dict[str, Any] = field(default_factory=dict)
-    revoked: bool = False
     scope: str | None = None
-    #: Realtime sessions opened with this key (bounded): transport, when, and the call id for WebRTC.
-    sessions_opened: list[dict[str, Any]] = field(default_factory=list)
     kind: SecretKind = "realtime"
     #: The session's own ``expires_at``: 0 in a realtime mint's session, the secret's in a translation one's.
     session_expires_at: int = 0
+    revoked: bool = False
+    #: Realtime sessions opened with this key (bounded): transport, when, and the call id for WebRTC.
+    sessions_opened: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def session(self) -> dict[str, Any]:

@@ -8,7 +8,9 @@ import random
 import secrets as _stdlib_secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from multidict import CIMultiDict
 
 from .calls import CallRegistry
 from .clock import Clock
@@ -18,10 +20,14 @@ from .ids import IdFactory
 from .journal import RequestJournal
 from .plans import PROCESS_PLANS, PlanCache
 from .realtime.recording import EventBudget
-from .realtime.replies import ReplyRuleSpec, Scripts
+from .realtime.replies import Scripts
 from .secrets import SecretStore
 from .settings import Settings
+from .store import Store, open_store
 from .webhooks import generated_secret
+
+if TYPE_CHECKING:
+    from .realtime.reply_specs import ReplyRuleSpec
 
 __all__ = ["MAX_CALLS", "OPENAI_VERSION", "MockState"]
 
@@ -42,6 +48,8 @@ class MockState:
     journal: RequestJournal
     faults: FaultPlan
     chaos: random.Random
+    #: Where the shared part lives (secrets, fault rules, journal, clock): memory, or Redis.
+    store: Store
     scenario_faults: tuple[FaultRuleSpec, ...] = ()
     #: Reply rules and transcripts of Realtime sessions (a scenario's included).
     scripts: Scripts = field(default_factory=Scripts)
@@ -53,8 +61,9 @@ class MockState:
     #: Webhook deliveries under way in the background (the handle's ``incoming_call``), cancelled on stop.
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     identity: dict[str, str] = field(default_factory=dict)
-    #: Headers every response carries, worked out once: the fake account and the seed.
-    static_headers: dict[str, str] = field(default_factory=dict)
+    #: Headers every response carries, worked out once: the fake account and the seed (a ``CIMultiDict``:
+    #: its names are case-folded once here, not on every response).
+    static_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
     #: Set when the server starts shutting down: injected delays and hangs end at once.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     #: Injected delays in progress (futures their timers resolve), woken at once when the server stops.
@@ -75,6 +84,8 @@ class MockState:
         scenario_faults: tuple[FaultRuleSpec, ...] = (),
         scenario_replies: tuple[ReplyRuleSpec, ...] = (),
         scenario_transcripts: tuple[str, ...] = (),
+        *,
+        worker: int | None = None,
     ) -> MockState:
         # Without --seed a seed is still chosen (and echoed), so any run can be replayed.
         seed = settings.seed if settings.seed is not None else _stdlib_secrets.randbits(32)
@@ -88,19 +99,32 @@ class MockState:
             journal=RequestJournal(settings.journal_size),
             faults=FaultPlan(),
             chaos=random.Random(f"{seed}:faults"),
+            store=open_store(settings.store),
             scenario_faults=scenario_faults,
             webhook_secret=settings.webhook_secret or generated_secret(seed),
             scripts=Scripts(scenario_replies, scenario_transcripts),
         )
         state.identity = make_identity(seed)
-        state.static_headers = {
-            "openai-version": OPENAI_VERSION,
-            "openai-organization": state.identity["organization"],
-            "openai-project": state.identity["project"],
-            "x-mock-seed": str(seed),
-        }
+        state.static_headers = CIMultiDict(
+            {
+                "openai-version": OPENAI_VERSION,
+                "openai-organization": state.identity["organization"],
+                "openai-project": state.identity["project"],
+                "x-mock-seed": str(seed),
+            }
+        )
+        if worker is not None:
+            # Only with --workers N > 1: which process answered (for tests of the pool, and logs).
+            state.static_headers["x-mock-worker"] = str(worker)
+        state.store.bind(state)
         state._load_scenario_faults()
         return state
+
+    async def open_store(self) -> None:
+        """Connect the store; a process other than the store's first draws ids from its own streams."""
+        await self.store.open()
+        if self.store.process != 1:
+            self.ids = IdFactory(self.seed, process=self.store.process)
 
     def _load_scenario_faults(self) -> None:
         for spec in self.scenario_faults:

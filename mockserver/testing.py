@@ -35,7 +35,8 @@ from .failures import describe_near_misses, describe_requests, describe_secrets,
 from .faults import FaultRule, FaultRuleSpec
 from .journal import JournalEntry
 from .keys import STATE
-from .realtime.replies import ReplyRule, ReplyRuleSpec, TranscriptsSpec
+from .realtime.replies import ReplyRule
+from .realtime.reply_specs import ReplyRuleSpec, TranscriptsSpec
 from .schemas.calls import IncomingCallRequest
 from .schemas.validation import validate_model
 from .serving import server_options

@@ -15,8 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from mockserver.realtime.engine import ReplyContext, ScriptError
-from mockserver.realtime.replies import ReplyRuleSpec, Scripts
+from mockserver.realtime.replies import Scripts
+from mockserver.realtime.reply_specs import ReplyRuleSpec
+from mockserver.realtime.script import ReplyContext, ScriptError
 from mockserver.scenario import load_scenario
 from mockserver.testing import MockServer
 

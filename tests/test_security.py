@@ -4,8 +4,10 @@ are recognisable, limits hold, and the life cycle is graceful."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
+import pickle
 import signal
 import socket
 import subprocess
@@ -13,6 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,6 +24,8 @@ from aiohttp.test_utils import TestClient
 import mockserver
 from mockserver import is_mock_secret
 from mockserver.faults import MAX_FAULT_RULES
+from mockserver.journal import JournalEntry
+from mockserver.keys import STATE
 from mockserver.logs import JsonFormatter, startup_line
 from mockserver.middleware import MAX_SCOPE_LENGTH
 from tests.conftest import AUTH, MakeClient
@@ -77,6 +82,36 @@ async def test_keys_are_masked_in_the_journal_and_logs(
     assert "sk-proj-" in journal
     assert key not in caplog.text
     assert any("POST /v1/realtime/client_secrets -> 200" in r.getMessage() for r in caplog.records)
+
+
+async def test_every_way_out_of_a_journal_entry_is_masked(make_client: MakeClient) -> None:
+    """Entries keep the headers as received and mask them when first read: whichever way an entry
+    is first read (the journal API, the handle's snapshot, repr, pickle, copy), the key never shows."""
+    key = "sk-proj-REALLOOKINGKEY0123456789abcdef"
+    client = await make_client()
+    journal = client.server.app[STATE].journal
+    ways: dict[str, Callable[[JournalEntry], object]] = {
+        "headers": lambda entry: entry.headers,
+        "to_json": lambda entry: json.dumps(entry.to_json()),
+        "snapshot": lambda entry: repr(entry.snapshot()) + repr(entry.snapshot().headers),
+        "repr": repr,
+        "pickle": lambda entry: pickle.dumps(entry),
+        "copy": lambda entry: repr(copy.copy(entry).__getstate__()),
+        "deepcopy": lambda entry: repr(copy.deepcopy(entry).__getstate__()),
+    }
+    for name, read in ways.items():
+        headers = {"Authorization": f"Bearer {key}", "Api-Key": key, "X-Which": name}
+        assert (await client.post(MINT, json={}, headers=headers)).status == 200
+        entry = journal.entries()[-1]
+        shown = read(entry)
+        text = shown.decode("latin-1") if isinstance(shown, bytes) else str(shown)
+        assert key not in text, name
+        assert key not in repr(entry.__getstate__()), name
+    # The journal API, on an entry never read before.
+    assert (await client.post(MINT, json={}, headers={"Authorization": f"Bearer {key}"})).status == 200
+    listed = await (await client.get("/__mock/requests")).text()
+    assert key not in listed
+    assert "Bearer sk-proj-" in listed
 
 
 def test_json_log_lines() -> None:

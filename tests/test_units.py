@@ -10,7 +10,7 @@ import pytest
 from mockserver.body import dump_json
 from mockserver.clock import Clock
 from mockserver.errors import OpenAIError, describe_json_type, format_number, mask_key, oxford_list
-from mockserver.ids import IdFactory
+from mockserver.ids import IdFactory, is_mock_secret
 from mockserver.plans import NOT_JSON, REALTIME_MINT, TRANSLATION_MINT, PlanCache, _weaver
 from mockserver.schemas import RealtimeCreateClientSecretRequest, validate_model
 from mockserver.schemas._base import TAG_PREFIX
@@ -199,3 +199,13 @@ def test_plan_cache_is_bounded_and_replays_errors() -> None:
         assert (caught.value.code, caught.value.param) == ("unknown_parameter", "bogus")
     assert cache.parsed(b"{not json") is NOT_JSON
     assert cache.parsed(b"") is None
+
+
+def test_seeded_ids_do_not_change_between_versions() -> None:
+    """A seed mints the same secrets and ids from one release to the next (what `--seed` promises)."""
+    ids = IdFactory(7)
+    secrets = [ids.client_secret(1_767_225_600 + i) for i in range(2)]
+    assert secrets == ["ek_6955b9006fa88191069293ee81ba3688", "ek_6955b901143681911071141aa3c52e5c"]
+    assert all(is_mock_secret(secret) for secret in secrets)
+    assert [ids.session_id(), ids.session_id()] == ["sess_vkg3E2MSDAESrtc5f9pff", "sess_Ehgdgae02TO1kjry9wGaM"]
+    assert ids.request_id() == "req_1f741f6db62acb4d63edaded566200be"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from ..auth import authenticate
@@ -20,25 +20,26 @@ def mint_endpoint(kind: PlanKind[MintPlan]) -> Handler:
 
     async def mint(request: web.Request) -> web.Response:
         state = request.app[STATE]
-        authenticate(request.headers.get("Authorization"), state.settings.api_keys)
+        authenticate(request.headers.get(hdrs.AUTHORIZATION), state.settings.api_keys)
         plan = state.plans.plan(kind, await request.read())
 
         created_at = int(state.clock.now())
         value = state.ids.client_secret(created_at)
         session_id = state.ids.session_id()
         expires_at = created_at + plan.seconds
+        # Positional: a class called with keywords gets them packed into a dict (4k instructions a mint).
         secret = ClientSecret(
-            value=value,
-            created_at=created_at,
-            expires_at=expires_at,
-            session_id=session_id,
-            session_template=plan.session,
-            session_request=plan.request,
-            scope=scope_of(request),
-            kind=plan.kind,
-            session_expires_at=expires_at if plan.session_expires else 0,
+            value,
+            created_at,
+            expires_at,
+            session_id,
+            plan.session,
+            plan.request,
+            scope_of(request),
+            plan.kind,
+            expires_at if plan.session_expires else 0,
         )
-        state.secrets.add(secret)
+        await state.store.add_secret(secret)
         return web.Response(body=plan.render(value, expires_at, session_id), content_type="application/json")
 
     mint.__doc__ = f"Mint an ``ek_`` secret for the {kind.name} session in the body."

@@ -14,7 +14,8 @@ from ..body import dump_json, parse_json, parse_json_object
 from ..errors import OpenAIError, describe_json_type
 from ..keys import STATE
 from ..middleware import scope_of
-from ..realtime.replies import ReplyRuleSpec, Transcript, TranscriptsSpec
+from ..realtime.replies import Transcript
+from ..realtime.reply_specs import ReplyRuleSpec, TranscriptsSpec
 from ..schemas.validation import validate_model
 
 __all__ = [

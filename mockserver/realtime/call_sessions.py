@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..calls import FINISHED, Call
 from ..state import MockState
-from .engine import RealtimeEngine
 from .sessions import Opening, new_engine
 
 if TYPE_CHECKING:
+    from .engine import RealtimeEngine
     from .sockets import Upgraded
     from .webrtc import WebRTCCalls
 

@@ -21,7 +21,7 @@ import copy
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from ..defaults import realtime_session, transcription_session
 from ..errors import OpenAIError
@@ -30,7 +30,8 @@ from .audio import AudioFormat, bytes_for_ms, format_of, ms_for_bytes
 from .conversation import Conversation, Item
 from .events import EventError, parse_client_event
 from .events import error_event as _error_payload
-from .responses import MediaOutput, Plan, Response, ResponseStream, ToolCall
+from .responses import MediaOutput, Response, ResponseStream
+from .script import NoScript, Plan, ReplyContext, Script, ScriptError, ToolCall
 from .text import Phrases, arguments_for, deltas, dump_arguments, obfuscation, text_tokens
 from .vad import SpeechStarted, SpeechStopped, TimeoutTriggered, TurnDetection, TurnDetector, VadEvent
 
@@ -38,12 +39,8 @@ __all__ = [
     "MIN_COMMIT_MS",
     "SESSION_SECONDS",
     "Emit",
-    "NoScript",
     "Observer",
     "RealtimeEngine",
-    "ReplyContext",
-    "Script",
-    "ScriptError",
 ]
 
 #: A Realtime session lasts 60 minutes (GROUND_TRUTH §7).
@@ -60,49 +57,6 @@ INPUT_AUDIO_TOKENS_PER_SECOND = 10
 Emit = Callable[..., Awaitable[None]]
 #: Sees each client frame and the event it parsed to (``None`` when it did not).
 Observer = Callable[[str | bytes, dict[str, Any] | None], None]
-
-
-@dataclass(frozen=True)
-class ReplyContext:
-    """What a reply rule can match on when a response is planned."""
-
-    #: The latest user message in the response's context: typed text, or the transcript of spoken audio.
-    user_text: str | None
-    #: The name of the function whose ``function_call_output`` is the latest item of the context.
-    tool_output: str | None
-    #: Function tools declared for this response (session tools, or the response's own).
-    functions: tuple[str, ...]
-    tool_choice: Any
-    instructions: str | None
-    out_of_band: bool
-
-
-class ScriptError(Exception):
-    """A scripted reply cannot be served (e.g. it calls a function the session does not declare)."""
-
-    def __init__(self, error: OpenAIError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-class Script(Protocol):
-    """What the test scripted for this session's scope: transcripts of user audio and reply rules."""
-
-    def next_transcript(self) -> str | None:
-        """What the user "said" in the next committed audio item (``None``: nothing scripted)."""
-
-    def plan(self, context: ReplyContext) -> Plan | None:
-        """The reply of the first matching rule (``None``: no rule matches); raises :class:`ScriptError`."""
-
-
-class NoScript:
-    """Nothing scripted: generated transcripts and replies."""
-
-    def next_transcript(self) -> str | None:
-        return None
-
-    def plan(self, context: ReplyContext) -> Plan | None:
-        return None
 
 
 def _invalid(message: str, code: str | None, param: str | None = None) -> OpenAIError:

@@ -10,38 +10,33 @@
 
 Rules and transcripts are scoped like fault rules (``faults.py``): a session belongs to the scope of
 the mint that made its key; a scenario's apply in every scope. This module is pure: it keeps and
-matches; the engine (``engine.Script``) asks through :class:`ScopedScript`.
+matches (``reply_specs.py`` validates what clients send); the engine (``script.Script``) asks through
+:class:`ScopedScript`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
-
-from pydantic import BeforeValidator, Field, model_validator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import OpenAIError, oxford_list, quote
-from ..schemas._base import IntRange, RequestModel, invalid_type, openai_error
-from .engine import ReplyContext, ScriptError
-from .responses import Plan, ToolCall
+from .script import Plan, ReplyContext, ScriptError, ToolCall
 from .text import dump_arguments
+
+if TYPE_CHECKING:
+    from .reply_specs import ReplyRuleSpec
 
 __all__ = [
     "MAX_REPLY_RULES",
     "MAX_TRANSCRIPTS",
     "ReplyBook",
-    "ReplyMatch",
     "ReplyRule",
-    "ReplyRuleSpec",
     "ScopedScript",
     "ScriptedCall",
     "Scripts",
-    "ToolCallSpec",
     "Transcript",
     "TranscriptQueue",
-    "TranscriptsSpec",
     "undeclared_function",
 ]
 
@@ -51,87 +46,6 @@ MAX_REPLY_RULES = 10_000
 MAX_TRANSCRIPTS = 10_000
 #: The error code of a rule that calls a function the response cannot call.
 UNDECLARED_FUNCTION = "undeclared_function"
-
-
-# --- the rule as clients send it -----------------------------------------------------------------------
-
-
-def _non_empty(value: Any) -> Any:
-    if value == "":
-        raise openai_error(
-            "empty_string",
-            "Invalid '{param}': empty string. Expected a string with minimum length 1, but got an empty string "
-            "instead.",
-        )
-    return value
-
-
-def _arguments(value: Any) -> Any:
-    """An object, or a string holding a JSON object (production streams arguments as such a string)."""
-    if isinstance(value, dict):
-        return value
-    if not isinstance(value, str):
-        raise invalid_type("an object or a string of JSON", value)
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        raise openai_error(
-            "invalid_value", "Invalid value for '{param}': the string is not valid JSON. Expected a JSON object."
-        ) from None
-    if not isinstance(parsed, dict):
-        raise openai_error(
-            "invalid_value",
-            "Invalid value for '{param}': the string is JSON but not an object. Expected a JSON object.",
-        )
-    return value
-
-
-NonEmptyString = Annotated[str, BeforeValidator(_non_empty)]
-
-
-class ReplyMatch(RequestModel):
-    """When a rule applies; every key given must hold (none given: every response)."""
-
-    user_text: NonEmptyString | None = Field(
-        None, description="Case-insensitive substring of the latest user message (typed, or transcribed audio)."
-    )
-    tool_output: NonEmptyString | None = Field(
-        None, description="The function whose `function_call_output` is the latest item."
-    )
-
-
-class ToolCallSpec(RequestModel):
-    """One function call of a reply."""
-
-    name: NonEmptyString
-    arguments: Annotated[Any, BeforeValidator(_arguments)] = Field(default_factory=dict)
-
-
-class ReplyRuleSpec(RequestModel):
-    """A reply rule, as ``POST /__mock/replies`` takes it."""
-
-    match: ReplyMatch | None = None
-    text: NonEmptyString | None = None
-    tool_calls: Annotated[list[ToolCallSpec], Field(min_length=1)] | None = None
-    times: Annotated[int, IntRange(1)] | None = 1
-
-    _nullable: ClassVar[frozenset[str]] = frozenset({"times"})
-
-    @model_validator(mode="after")
-    def _says_something(self) -> ReplyRuleSpec:
-        if self.text is None and self.tool_calls is None:
-            raise openai_error(
-                "missing_required_parameter",
-                "Missing required parameter: '{param}'. A reply rule needs 'text', 'tool_calls', or both.",
-                subpath="text",
-            )
-        return self
-
-
-class TranscriptsSpec(RequestModel):
-    """``{"transcripts": [...]}``: what the user says in the next committed audio items, in order."""
-
-    transcripts: Annotated[list[str], Field(min_length=1)]
 
 
 # --- the rule as the server keeps it -------------------------------------------------------------------
@@ -166,14 +80,14 @@ class ReplyRule:
         calls = tuple(
             ScriptedCall(call.name, dump_arguments(call.arguments), call.arguments) for call in spec.tool_calls or ()
         )
-        match = spec.match or ReplyMatch()
+        match = spec.match
         return cls(
             id=rule_id,
             scope=scope,
             text=spec.text,
             tool_calls=calls,
-            user_text=match.user_text,
-            tool_output=match.tool_output,
+            user_text=match.user_text if match is not None else None,
+            tool_output=match.tool_output if match is not None else None,
             remaining=spec.times,
             all_scopes=all_scopes,
         )
@@ -332,7 +246,7 @@ def undeclared_function(rule: ReplyRule, name: str, declared: Sequence[str]) -> 
 
 @dataclass
 class ScopedScript:
-    """The engine's :class:`~.engine.Script` for one session: the rules and transcripts of its scope."""
+    """The engine's :class:`~.script.Script` for one session: the rules and transcripts of its scope."""
 
     book: ReplyBook
     transcripts: TranscriptQueue

@@ -23,16 +23,15 @@ from typing import Any, Protocol
 
 from .audio import AudioFormat, Speech, chunks, format_of, ms_for_bytes, synthesize
 from .conversation import Conversation, Item, SpokenWord
+from .script import Plan, ToolCall
 from .text import argument_deltas, deltas, obfuscation, text_tokens
 
 __all__ = [
     "AUDIO_TOKENS_PER_SECOND",
     "TEXT_DELTA_SECONDS",
     "MediaOutput",
-    "Plan",
     "Response",
     "ResponseStream",
-    "ToolCall",
     "Usage",
 ]
 
@@ -48,22 +47,6 @@ AUDIO_DELTA_MS = 200
 TOKENS_LIMIT = 40_000
 
 Emit = Callable[..., Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    name: str
-    #: The arguments as the JSON string production streams.
-    arguments: str
-    call_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What a response says (``text``) and which functions it calls, in order."""
-
-    text: str | None
-    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class MediaOutput(Protocol):

@@ -32,9 +32,10 @@ from ..defaults import translation_session
 from ..errors import OpenAIError
 from ..ids import IdFactory
 from .audio import AudioFormat, bytes_for_ms, format_of, synthesize
-from .engine import Observer, Script
+from .engine import Observer
 from .events import EventError, error_event
 from .languages import Interpreter
+from .script import Script
 from .text import Phrases, deltas
 from .translation_events import TranslationSessionUpdateEvent, parse_translation_event
 from .vad import SpeechStarted, SpeechStopped, TurnDetection, TurnDetector

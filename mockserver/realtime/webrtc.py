@@ -17,15 +17,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import OpenAIError
 from ..faults import Decision
 from ..journal import JournalEntry
 from ..state import MockState
 from .call_sessions import Sidebands
-from .engine import RealtimeEngine
 from .sessions import Opening
+
+if TYPE_CHECKING:
+    from .engine import RealtimeEngine
 
 __all__ = [
     "CONNECT_SECONDS",
