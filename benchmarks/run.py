@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Benchmarks, side by side with a bare-aiohttp baseline measured in the same run.
+"""Benchmarks of the configuration users run, side by side with a bare-aiohttp baseline in the same run.
 
-    python benchmarks/run.py                 # the full table (about 2 minutes)
+    python benchmarks/run.py                 # the full table (about 3 minutes)
+    python benchmarks/run.py --repeat 3      # the baseline and the default row three times, alternating
     python benchmarks/run.py --quick         # shorter runs, for a smoke test
     python benchmarks/run.py --prism         # also Prism on the official spec (needs npm; not in CI)
     python benchmarks/run.py --million       # memory over one million mints (several minutes)
 
-Servers are pinned to CPU 0 and the load generator (wrk, or a bounded Python fallback) to CPU 1
-when the machine has two cores. Every load loop is bounded in time; everything binds 127.0.0.1.
-The table is printed and written as JSON (``--json``, default benchmarks/results/latest.json).
+The main row is ``mockserver`` with its defaults (journal on, nothing else set); each optional layer
+(journal off, injected latency, fault rules that match nothing, scoped requests) is its own row, with its
+ratio to the baseline and to the default. Servers are pinned to CPU 0 and the load generator (wrk, or a
+bounded Python fallback) to CPU 1 when the machine has two cores. Every load loop is bounded in time;
+everything binds 127.0.0.1. The table is printed and written as JSON (``--json``, default
+benchmarks/results/latest.json).
 """
 
 from __future__ import annotations
@@ -71,7 +75,8 @@ def pinned(cpu: int, command: Sequence[str]) -> list[str]:
 
 
 def mock_target(name: str, *flags: str) -> Target:
-    return Target(name, (sys.executable, "-m", "mockserver", "--seed", "1", "--log-level", "error", *flags))
+    """``mockserver`` as a user runs it: its defaults, plus ``flags`` (the port is added at start)."""
+    return Target(name, (sys.executable, "-m", "mockserver", *flags))
 
 
 BASELINE = Target("baseline", (sys.executable, str(HERE / "baseline_server.py")))
@@ -256,17 +261,19 @@ def load(
     return asyncio.run(_python_load(port, body, connections, duration, headers, path))
 
 
-# --- the run ------------------------------------------------------------------------------------------
+# --- the run ---------------------------------------------------------------------------------------------
 
 
 @dataclass
 class Row(Load):
-    """One line of the table: a load result, where it was measured, and its ratio to the baseline."""
+    """One line of the table: a load result, where it was measured, and its same-run ratios."""
 
     target: str = ""
     case: str = ""
     connections: int = 0
-    ratio: float | None = None
+    run: int = 1
+    ratio: float | None = None  # to the baseline of the same run, same connections
+    vs_default: float | None = None  # to the default configuration of the same run, same connections
 
 
 @dataclass
@@ -281,30 +288,57 @@ class ServerFacts:
         return statistics.median(self.cold_start_s) if self.cold_start_s else float("nan")
 
 
-def cold_starts(target: Target, times: int) -> ServerFacts:
-    facts = ServerFacts(target.name)
+def cold_starts(targets: Sequence[Target], times: int) -> dict[str, ServerFacts]:
+    """Spawn to first 2xx mint, ``times`` for each target, alternating targets so drift hits all alike."""
+    facts = {target.name: ServerFacts(target.name) for target in targets}
     for _ in range(times):
-        with running(target) as (process, _port, cold):
-            facts.cold_start_s.append(cold)
-            facts.rss_ready_mb = rss_mb(process.pid)
+        for target in targets:
+            with running(target) as (process, _port, cold):
+                facts[target.name].cold_start_s.append(cold)
+                facts[target.name].rss_ready_mb = rss_mb(process.pid)
     return facts
 
 
-def measure(target: Target, cases: list[tuple[str, bytes, int, dict[str, str]]], duration: float,
-            facts: ServerFacts) -> list[Row]:  # fmt: skip
+Case = tuple[str, bytes, int, dict[str, str]]
+
+
+def measure(target: Target, cases: Sequence[Case], duration: float, facts: ServerFacts, run: int = 1,
+            setup: Any = None) -> list[Row]:  # fmt: skip
     rows = []
     with running(target) as (process, port, _cold):
+        if setup is not None:
+            setup(port)
         load(port, MINIMAL, 16, min(1.0, duration), path=target.path)  # warm-up
         for case, body, connections, headers in cases:
             result = load(port, body, connections, duration, headers, target.path)
-            rows.append(Row(**asdict(result), target=target.name, case=case, connections=connections))
+            rows.append(Row(**asdict(result), target=target.name, case=case, connections=connections, run=run))
         facts.rss_after_load_mb = rss_mb(process.pid)
     return rows
 
 
+#: Fault rules that match no mint: what a suite pays for keeping rules around (each is checked per request).
+UNMATCHED_RULES = [{"status": 500, "times": None, "match": {"path": f"/v1/never/{n}"}} for n in range(10)]
+
+
+def add_unmatched_rules(port: int) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/__mock/faults",
+        data=json.dumps(UNMATCHED_RULES).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        response.read()
+
+
+def compile_tree() -> None:
+    """Compile the measured tree's bytecode first, so a cold start measures start-up, not compilation."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(TREE / "mockserver")], check=True)
+
+
 def million(duration_cap: float) -> dict[str, Any]:
-    """RSS while minting one million secrets (bounded by ``duration_cap`` seconds)."""
-    target = mock_target("mock", "--journal-size", "1000")
+    """RSS of the default configuration while minting one million secrets (bounded by ``duration_cap`` s)."""
+    target = mock_target("default")
     samples = []
     with running(target) as (process, port, _cold):
         done = 0
@@ -317,27 +351,60 @@ def million(duration_cap: float) -> dict[str, Any]:
     return {"mints": done, "rss_mb_by_mints": samples}
 
 
+def _ratio(value: float | None) -> str:
+    return f"{value:.2f}x" if value is not None else ""
+
+
 def print_table(rows: list[Row], facts: dict[str, ServerFacts]) -> None:
     header = (
-        f"{'target':<16}{'case':<18}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'vs base':>9}"
+        f"{'target':<22}{'case':<16}{'run':>4}{'conns':>6}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'non-2xx':>8}{'vs base':>8}{'vs default':>11}"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
-        ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
-        print(f"{row.target:<16}{row.case:<18}{row.connections:>6}{row.rps:>10.0f}{row.p50_ms:>9.2f}"
-              f"{row.p99_ms:>9.2f}{row.non_2xx:>9}{ratio:>9}")  # fmt: skip
+        print(f"{row.target:<22}{row.case:<16}{row.run:>4}{row.connections:>6}{row.rps:>9.0f}{row.p50_ms:>8.2f}"
+              f"{row.p99_ms:>8.2f}{row.non_2xx:>8}{_ratio(row.ratio):>8}{_ratio(row.vs_default):>11}")  # fmt: skip
     print()
-    print(f"{'target':<16}{'cold start (median)':>21}{'RSS ready':>12}{'RSS after load':>16}")
+    print(f"{'target':<22}{'cold start (median)':>21}{'RSS ready':>12}{'RSS after load':>16}")
     for name, fact in facts.items():
         print(
-            f"{name:<16}{fact.cold_start_median_s:>20.3f}s{fact.rss_ready_mb:>10.1f}MB{fact.rss_after_load_mb:>14.1f}MB"
+            f"{name:<22}{fact.cold_start_median_s:>20.3f}s{fact.rss_ready_mb:>10.1f}MB{fact.rss_after_load_mb:>14.1f}MB"
         )
+
+
+def set_ratios(rows: list[Row]) -> None:
+    """Each row against the baseline (and the default) of its own run at the same connections."""
+    base = {(row.run, row.connections): row.rps for row in rows if row.target == "baseline"}
+    default = {(row.run, row.connections): row.rps for row in rows if row.target == "default" and row.case == "minimal"}
+    for row in rows:
+        key = (row.run, row.connections)
+        if row.target != "baseline" and key in base:
+            row.ratio = row.rps / base[key]
+        if row.target not in ("baseline", "default") and key in default:
+            row.vs_default = row.rps / default[key]
+
+
+def summary(rows: list[Row]) -> dict[str, Any]:
+    """The default row at 64 connections, run by run: what the README and BENCHMARKS.md quote."""
+    runs = []
+    for row in rows:
+        if row.target == "default" and row.case == "minimal" and row.connections == 64:
+            base = next(r for r in rows if r.target == "baseline" and r.run == row.run and r.connections == 64)
+            runs.append({"run": row.run, "rps": row.rps, "baseline_rps": base.rps, "ratio": row.ratio,
+                         "p99_ms": row.p99_ms, "baseline_p99_ms": base.p99_ms})  # fmt: skip
+    c1 = [
+        (row.p50_ms, next(r for r in rows if r.target == "baseline" and r.run == row.run and r.connections == 1).p50_ms)
+        for row in rows
+        if row.target == "default" and row.case == "minimal" and row.connections == 1
+    ]
+    return {"default_c64": runs, "c1_p50_ms_default_vs_baseline": c1}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per load run (default 5)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of the baseline and default rows (default 1)")
     parser.add_argument("--quick", action="store_true", help="1 s runs, fewer cold starts")
     parser.add_argument("--prism", action="store_true", help="also measure Prism on the official spec")
     parser.add_argument("--million", action="store_true", help="also mint one million secrets, sampling RSS")
@@ -350,47 +417,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     TREE = args.tree.resolve()
     duration = 1.0 if args.quick else args.duration
     cold_times = 2 if args.quick else 5
+    repeat = max(1, min(args.repeat, 10))
+    compile_tree()
 
-    targets = {
-        "baseline": BASELINE,
-        "mock": mock_target("mock", "--journal-size", "0"),
-        "mock+journal": mock_target("mock+journal"),
-        "mock+latency": mock_target("mock+latency", "--journal-size", "0", "--latency-ms", "100"),
+    default = mock_target("default")  # exactly what a user runs: no flag but the port
+    layers = {
+        "journal off": mock_target("journal off", "--journal-size", "0"),
+        "latency 100 ms": mock_target("latency 100 ms", "--latency-ms", "100"),
+        "10 unmatched rules": mock_target("10 unmatched rules"),
+        "scoped requests": mock_target("scoped requests"),
     }
-    facts = {name: cold_starts(target, cold_times) for name, target in targets.items() if name != "mock+latency"}
-    facts["mock+latency"] = ServerFacts("mock+latency")
+    facts = cold_starts([BASELINE, default], cold_times)
+    facts.update({name: ServerFacts(name) for name in layers})
     rows: list[Row] = []
     scaling = [("minimal", MINIMAL, c, {}) for c in (1, 16, 64)]
-    rows += measure(targets["baseline"], scaling, duration, facts["baseline"])
+    for run in range(1, repeat + 1):
+        rows += measure(BASELINE, scaling, duration, facts["baseline"], run)
+        cases = scaling if run > 1 else [*scaling, ("full session", FULL, 64, {}), ("invalid (400)", INVALID, 64, {})]
+        rows += measure(default, cases, duration, facts["default"], run)
+    c64 = [("minimal", MINIMAL, 64, {})]
+    rows += measure(layers["journal off"], c64, duration, facts["journal off"])
+    rows += measure(layers["latency 100 ms"], [("minimal", MINIMAL, 16, {}), *c64], duration, facts["latency 100 ms"])
+    rows += measure(layers["10 unmatched rules"], c64, duration, facts["10 unmatched rules"], setup=add_unmatched_rules)
     rows += measure(
-        targets["mock"],
-        [*scaling, ("full session", FULL, 64, {}), ("invalid (400)", INVALID, 64, {})],
-        duration,
-        facts["mock"],
-    )
-    rows += measure(targets["mock+journal"], [("minimal", MINIMAL, 64, {})], duration, facts["mock+journal"])
-    rows += measure(
-        targets["mock+latency"],
-        [("latency 100 ms", MINIMAL, 16, {}), ("latency 100 ms", MINIMAL, 64, {})],
-        duration,
-        facts["mock+latency"],
-    )
+        layers["scoped requests"], [("minimal", MINIMAL, 64, {"X-Mock-Scope": "bench"})], duration,
+        facts["scoped requests"],
+    )  # fmt: skip
     if args.prism:
         rows += prism_rows(duration, facts)
 
-    base = {row.connections: row.rps for row in rows if row.target == "baseline"}
-    for row in rows:
-        if row.target != "baseline" and row.connections in base:
-            row.ratio = row.rps / base[row.connections]
+    set_ratios(rows)
     print_table(rows, facts)
-
     result: dict[str, Any] = {
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+        },
         "load_tool": rows[0].tool if rows else None,
         "duration_s": duration,
         "rows": [asdict(row) for row in rows],
         "servers": {name: {**asdict(f), "cold_start_median_s": f.cold_start_median_s} for name, f in facts.items()},
+        "summary": summary(rows),
     }
+    print()
+    for entry in result["summary"]["default_c64"]:
+        print(
+            f"default row, run {entry['run']}: {entry['rps']:.0f} req/s vs baseline {entry['baseline_rps']:.0f}"
+            f" = {entry['ratio']:.2f}x, p99 {entry['p99_ms']:.2f} ms (baseline {entry['baseline_p99_ms']:.2f})"
+        )
     if args.million:
         result["million"] = million(duration_cap=600)
         samples = result["million"]["rss_mb_by_mints"]
@@ -409,7 +485,7 @@ def prism_rows(duration: float, facts: dict[str, ServerFacts]) -> list[Row]:
         return []
     command = ("npx", "--yes", "@stainless-api/prism-cli@5.15.0", "mock", str(PRISM_SPEC))
     target = Target("prism", command, 120.0, path="/realtime/client_secrets")
-    facts["prism"] = cold_starts(target, 1)
+    facts.update(cold_starts([target], 1))
     return measure(target, [("minimal", MINIMAL, 1, {}), ("minimal", MINIMAL, 64, {})], duration, facts["prism"])
 
 
