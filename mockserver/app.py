@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -68,19 +70,25 @@ ROUTES: dict[str, dict[str, Handler]] = {
 }
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, worker: int | None = None
+) -> web.Application:
     """A ready-to-run mock. ``clock`` lets tests drive time without the control surface.
 
     A scenario named in ``settings`` is loaded here: its settings fill what
     ``settings`` left unset, and its fault rules are scripted (``SettingsError`` if
-    it cannot be read).
+    it cannot be read). The store is connected when the app starts (``StoreUnreachableError``
+    when it cannot be); ``worker`` (with ``--workers``) is sent as ``x-mock-worker``.
     """
     settings, scenario = with_scenario(settings or Settings())
     app = web.Application(client_max_size=settings.max_body_bytes)
     if scenario is None:
-        state = app[STATE] = MockState.create(settings, clock)
+        state = app[STATE] = MockState.create(settings, clock, worker=worker)
     else:
-        state = app[STATE] = MockState.create(settings, clock, scenario.faults, scenario.replies, scenario.transcripts)
+        state = app[STATE] = MockState.create(
+            settings, clock, scenario.faults, scenario.replies, scenario.transcripts, worker=worker
+        )
+    app.cleanup_ctx.append(_store_life)
     webrtc_calls = app[WEBRTC_CALLS] = WebRTCCalls(state, settings.max_calls)
     state.on_stop.append(webrtc_calls.close_all)
     call_sessions = app[CALL_SESSIONS] = CallSessions(state, webrtc_calls)
@@ -89,3 +97,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.router.add_route("*", path, endpoint(methods))
     app.router.add_route("*", "/{path:.*}", endpoint(None))
     return app
+
+
+async def _store_life(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    await state.open_store()
+    yield
+    await state.store.close()

@@ -9,13 +9,15 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ._version import __version__
 from .logs import configure_logging, startup_line
 from .settings import OPTIONS, Settings, SettingsError, build_settings
+from .store import StoreUnreachableError
 
-__all__ = ["build_parser", "main", "serve"]
+__all__ = ["build_parser", "main", "run", "serve"]
 
 log = logging.getLogger("mockserver")
 
@@ -52,15 +54,25 @@ def settings_from(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Set
     return build_settings(vars(args), environ)
 
 
-async def serve(settings: Settings, *, ready_message: bool = True) -> None:
-    """Run until SIGTERM or SIGINT, then drain and stop."""
+async def serve(
+    settings: Settings,
+    *,
+    ready_message: bool = True,
+    worker: int | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Run until SIGTERM or SIGINT, then drain and stop.
+
+    As one of ``--workers`` (``worker`` set), the port is bound with SO_REUSEPORT beside the other
+    workers', and ``on_ready`` tells the parent once it listens.
+    """
     from aiohttp import web  # noqa: PLC0415 - keeps `mockserver --help` instant
 
     from .app import create_app  # noqa: PLC0415
     from .keys import STATE  # noqa: PLC0415
     from .serving import server_options  # noqa: PLC0415
 
-    app = create_app(settings)
+    app = create_app(settings, worker=worker)
     seed = app[STATE].seed
     runner = web.AppRunner(
         app,
@@ -70,8 +82,12 @@ async def serve(settings: Settings, *, ready_message: bool = True) -> None:
         handler_cancellation=True,
         **server_options(),
     )
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    try:
+        await runner.setup()  # connects the store
+    except StoreUnreachableError as exc:
+        await runner.cleanup()
+        raise SystemExit(f"mockserver: {exc}") from None
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=True if worker is not None else None)
     try:
         await site.start()
     except OSError as exc:
@@ -98,6 +114,8 @@ async def serve(settings: Settings, *, ready_message: bool = True) -> None:
             settings.log_format, version=__version__, host=host, port=port, seed=seed, scenario=settings.scenario
         )
         print(line, flush=True)
+    if on_ready is not None:
+        on_ready()
     try:
         await stop.wait()
     finally:
@@ -124,11 +142,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mockserver: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    if settings.workers > 1:
+        from .workers import run_workers  # noqa: PLC0415 - only a pool needs it
+
+        return run_workers(settings)
+    return run(settings)
+
+
+def run(settings: Settings, **serving: Any) -> int:
+    """Serve until stopped; the exit status (1 with one line on stderr when it cannot start)."""
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, **serving))
     except SettingsError as exc:
         print(f"mockserver: {exc}", file=sys.stderr)
         return 2
+    except StoreUnreachableError as exc:
+        print(f"mockserver: {exc}", file=sys.stderr)
+        return 1
     except SystemExit as exc:
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)

@@ -29,6 +29,7 @@ from .settings import Settings
 
 __all__ = [
     "CONNECTION_FAULTS",
+    "MAX_FAULT_RULES",
     "Decision",
     "FaultMatch",
     "FaultPlan",
@@ -37,6 +38,7 @@ __all__ = [
     "RequestFacts",
     "configured_decision",
     "decision_from_headers",
+    "decision_of",
 ]
 
 ConnectionFault = Literal["reset", "empty", "malformed", "hang"]
@@ -338,15 +340,20 @@ class FaultPlan:
                 rule.remaining -= 1
                 if rule.remaining <= 0:
                     del self._rules[index]
-            return Decision(
-                layer="scripted",
-                rule_id=rule.id,
-                latency_ms=min(rule.latency_ms or 0.0, cap_ms),
-                event_delay_ms=min(rule.event_delay_ms or 0.0, cap_ms),
-                headers=dict(rule.headers),
-                **{name: getattr(rule, name) for name in _PASSED_THROUGH},
-            )
+            return decision_of(rule, cap_ms)
         return None
+
+
+def decision_of(rule: FaultRule, cap_ms: float) -> Decision:
+    """What one application of a scripted rule does (its delays capped at ``cap_ms``)."""
+    return Decision(
+        layer="scripted",
+        rule_id=rule.id,
+        latency_ms=min(rule.latency_ms or 0.0, cap_ms),
+        event_delay_ms=min(rule.event_delay_ms or 0.0, cap_ms),
+        headers=dict(rule.headers),
+        **{name: getattr(rule, name) for name in _PASSED_THROUGH},
+    )
 
 
 # --- per-request headers --------------------------------------------------------------------------------

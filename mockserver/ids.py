@@ -39,17 +39,21 @@ class IdFactory:
     same order, however many other requests (health checks, errors) they served.
     """
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, *, process: int = 1) -> None:
         self.seed = seed
+        # Process 1 (and any single process) draws the seed's own streams; the others sharing a store
+        # draw streams derived from the seed and their number, so no two processes mint the same id.
+        self._root = str(seed) if process == 1 else f"{seed}/process-{process}"
         self.reseed()
 
     def reseed(self) -> None:
         """Back to the seed's first draw of every stream."""
-        self._minted = random.Random(f"{self.seed}:minted")
-        self._events = random.Random(f"{self.seed}:events")
-        self._requests = random.Random(f"{self.seed}:requests")
-        self._calls = random.Random(f"{self.seed}:calls")
-        self._webhooks = random.Random(f"{self.seed}:webhooks")
+        root = self._root
+        self._minted = random.Random(f"{root}:minted")
+        self._events = random.Random(f"{root}:events")
+        self._requests = random.Random(f"{root}:requests")
+        self._calls = random.Random(f"{root}:calls")
+        self._webhooks = random.Random(f"{root}:webhooks")
 
     @staticmethod
     def _hex(rng: random.Random, length: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import mask_key
 
-__all__ = ["JournalEntry", "RequestJournal", "mask_authorization", "masked_headers"]
+__all__ = ["SUBPROTOCOL_KEY_PREFIX", "JournalEntry", "RequestJournal", "mask_authorization", "masked_headers"]
 
 #: Headers whose values are credentials; they are masked before anything is recorded.
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "api-key", "x-api-key", "openai-api-key"})
@@ -27,12 +27,27 @@ def mask_authorization(value: str) -> str:
 
 
 def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Request headers as recorded: names lower-cased, credentials masked."""
+    """Request headers as recorded: names lower-cased, credentials masked (also a browser's key in
+    the ``openai-insecure-api-key.`` WebSocket subprotocol)."""
     out: dict[str, str] = {}
     for name, value in headers.items():
         key = name.lower()
-        out[key] = mask_authorization(value) if key in _SECRET_HEADERS else value
+        if key in _SECRET_HEADERS:
+            value = mask_authorization(value)
+        elif key == "sec-websocket-protocol" and SUBPROTOCOL_KEY_PREFIX in value:
+            value = ", ".join(_masked_protocol(part.strip()) for part in value.split(","))
+        out[key] = value
     return out
+
+
+#: Browsers cannot set headers on a WebSocket: they send the key as a subprotocol with this prefix.
+SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
+
+
+def _masked_protocol(protocol: str) -> str:
+    if not protocol.startswith(SUBPROTOCOL_KEY_PREFIX):
+        return protocol
+    return SUBPROTOCOL_KEY_PREFIX + mask_authorization(protocol[len(SUBPROTOCOL_KEY_PREFIX) :])
 
 
 _NOT_SHOWN = frozenset({"extra", "live", "journaled"})

@@ -48,7 +48,9 @@ def configure_logging(level: str, fmt: str) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-def startup_line(fmt: str, *, version: str, host: str, port: int, seed: int, scenario: str | None) -> str:
+def startup_line(
+    fmt: str, *, version: str, host: str, port: int, seed: int, scenario: str | None, workers: int = 1
+) -> str:
     """The one line the server prints when it is ready: where it listens, its seed and its scenario.
 
     Text: ``mockserver 1.0 listening on http://127.0.0.1:8080 (seed 7, scenario flaky)``; with the
@@ -56,19 +58,21 @@ def startup_line(fmt: str, *, version: str, host: str, port: int, seed: int, sce
     """
     address = f"http://{host}:{port}"
     details = f"seed {seed}" + (f", scenario {scenario}" if scenario else "")
+    pool = f" [{workers} workers]" if workers > 1 else ""
     if fmt != "json":
-        return f"mockserver {version} listening on {address} ({details})"
+        return f"mockserver {version} listening on {address} ({details}){pool}"
     record = logging.makeLogRecord(
         {
             "name": "mockserver",
             "levelno": logging.INFO,
             "levelname": "INFO",
-            "msg": f"listening on {address} ({details})",
+            "msg": f"listening on {address} ({details}){pool}",
             "version": version,
             "host": host,
             "port": port,
             "seed": seed,
             "scenario": scenario,
+            "workers": workers,
         }
     )
     return JsonFormatter().format(record)

@@ -89,6 +89,9 @@ async def _serve(
     try:
         check_header_sizes(request)
         _refuse_compressed_body(request)
+        if state.store.shared and request.path != HEALTH_PATH:
+            # The shared clock and rules, as of now (a 503 when the store is down).
+            await state.store.sync()
         if control:
             _guard_control(request, state.settings)
             response = await inner(request)
@@ -211,7 +214,8 @@ async def _surface(request: web.Request, handler: Handler, started: float) -> we
     raw = await request.read()
     if not state.journal.enabled:
         # Nothing to record: when nothing is injected either, go straight to the handler.
-        decision = _decide(request, scope, raw)
+        scripted = await _scripted(request, scope, raw) if state.store.has_faults else None
+        decision = _decide(request, scripted)
         if decision is None:
             return await handler(request)
     entry = JournalEntry(
@@ -228,7 +232,8 @@ async def _surface(request: web.Request, handler: Handler, started: float) -> we
     try:
         if state.journal.enabled:
             _journal_body(raw, entry, state.plans.parsed(raw))
-            decision = _decide(request, scope, raw)
+            scripted = await _scripted(request, scope, raw) if state.store.has_faults else None
+            decision = _decide(request, scripted)
         if decision is None:
             response = await handler(request)
         else:
@@ -251,7 +256,8 @@ async def _surface(request: web.Request, handler: Handler, started: float) -> we
         raise
     finally:
         entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        state.journal.record(entry)
+        if state.journal.enabled:
+            await state.store.record(entry)
 
 
 def _journal_body(raw: bytes, entry: JournalEntry, parsed: Any) -> None:
@@ -267,15 +273,17 @@ def _journal_body(raw: bytes, entry: JournalEntry, parsed: Any) -> None:
         entry.extra["body_truncated"] = True
 
 
-def _decide(request: web.Request, scope: str | None, raw: bytes) -> Decision | None:
-    """The three layers, first match wins: scripted, per-request headers, configured."""
+async def _scripted(request: web.Request, scope: str | None, raw: bytes) -> Decision | None:
+    """The scripted layer: a use of the first rule matching the request (only asked when rules exist)."""
+    state = request.app[STATE]
+    facts = RequestFacts.from_body(request.method, request.path, scope, state.plans.parsed(raw), request.headers)
+    return await state.store.take_fault(facts, state.settings.latency_max_ms)
+
+
+def _decide(request: web.Request, scripted: Decision | None) -> Decision | None:
+    """The three layers, first match wins: scripted (already taken), per-request headers, configured."""
     state = request.app[STATE]
     cap = state.settings.latency_max_ms
-    scripted = None
-    if state.faults:
-        body = state.plans.parsed(raw)
-        facts = RequestFacts.from_body(request.method, request.path, scope, body, request.headers)
-        scripted = state.faults.take(facts, cap)
     return scripted or decision_from_headers(request.headers, cap) or configured_decision(state.settings, state.chaos)
 
 

@@ -61,8 +61,16 @@ def _static_schemas() -> dict[str, Any]:
         },
         "Health": {
             "type": "object",
-            "required": ["status", "version"],
-            "properties": {"status": {"const": "ok"}, "version": {"type": "string"}},
+            "required": ["status", "version", "store"],
+            "properties": {
+                "status": {"enum": ["ok", "unavailable"]},
+                "version": {"type": "string"},
+                "store": {
+                    "type": "object",
+                    "required": ["kind", "ok"],
+                    "properties": {"kind": {"enum": ["memory", "redis"]}, "ok": {"type": "boolean"}},
+                },
+            },
         },
         "Secret": {
             "type": "object",
@@ -379,7 +387,15 @@ def control_openapi() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/v1/realtime/client_secrets": {"post": mint},
         "/v1/realtime/translations/client_secrets": {"post": translation_mint},
-        "/__mock/health": {"get": op("Liveness.", {"200": _json_response("Alive.", _ref("Health"))})},
+        "/__mock/health": {
+            "get": op(
+                "Liveness, and the store's state.",
+                {
+                    "200": _json_response("Alive.", _ref("Health")),
+                    "503": _json_response("The store does not answer.", _ref("Health")),
+                },
+            )
+        },
         "/__mock/settings": {
             "get": op("The settings in force, with the seed used.", {"200": _json_response("Settings.", {})})
         },

@@ -9,7 +9,10 @@ from typing import Any, Literal
 
 from .clock import Clock
 
-__all__ = ["ClientSecret", "SecretKind", "SecretStatus", "SecretStore"]
+__all__ = ["SESSIONS_PER_SECRET", "ClientSecret", "SecretKind", "SecretStatus", "SecretStore"]
+
+#: Sessions remembered per secret (shown by ``/__mock/secrets``).
+SESSIONS_PER_SECRET = 100
 
 SecretStatus = Literal["active", "expired", "revoked"]
 #: Which endpoint minted it: ``/realtime/client_secrets`` (realtime and transcription sessions)

@@ -92,6 +92,16 @@ class Settings(BaseModel):
         return tuple(item for item in value if item)
 
     max_calls: int = Field(20, ge=1, le=10_000)
+    store: str = "memory"
+    workers: int = Field(1, ge=1, le=64)
+
+    @field_validator("store")
+    @classmethod
+    def _check_store(cls, value: str) -> str:
+        value = value.strip()
+        if value == "memory" or value.startswith(("redis://", "rediss://", "unix://")):
+            return value
+        raise ValueError("expected memory or a Redis URL such as redis://127.0.0.1:6379/0")
 
     @field_validator("error_statuses")
     @classmethod
@@ -261,6 +271,19 @@ OPTIONS: tuple[Option, ...] = (
         "max_calls",
         "--max-calls",
         "WebRTC calls with media (the `webrtc` extra) open at once; one more gets 429 until a call ends.",
+        "N",
+    ),
+    Option(
+        "store",
+        "--store",
+        "Where shared state lives: memory (this process only) or redis://HOST:PORT/DB (shared by every worker and "
+        "replica pointing at it; needs the `redis` extra).",
+        "STORE",
+    ),
+    Option(
+        "workers",
+        "--workers",
+        "Processes serving the one port (SO_REUSEPORT); more than one needs --store redis://...",
         "N",
     ),
 )

@@ -74,5 +74,6 @@ async def notify(state: MockState, call: Call, url: str, media_security: str | N
         duration_ms=report["duration_ms"],
     )
     entry.extra.update({"direction": "outbound", "kind": "webhook", "call_id": call.id})
-    state.journal.record(entry)
+    if state.journal.enabled:
+        await state.store.record(entry)
     return call.webhook

@@ -20,6 +20,7 @@ from .plans import PlanCache
 from .realtime.replies import ReplyRuleSpec, Scripts
 from .secrets import SecretStore
 from .settings import Settings
+from .store import Store, open_store
 from .webhooks import generated_secret
 
 __all__ = ["MAX_CALLS", "OPENAI_VERSION", "MockState"]
@@ -41,6 +42,8 @@ class MockState:
     journal: RequestJournal
     faults: FaultPlan
     chaos: random.Random
+    #: Where the shared part lives (secrets, fault rules, journal, clock): memory, or Redis.
+    store: Store
     scenario_faults: tuple[FaultRuleSpec, ...] = ()
     #: Reply rules and transcripts of Realtime sessions (a scenario's included).
     scripts: Scripts = field(default_factory=Scripts)
@@ -72,6 +75,8 @@ class MockState:
         scenario_faults: tuple[FaultRuleSpec, ...] = (),
         scenario_replies: tuple[ReplyRuleSpec, ...] = (),
         scenario_transcripts: tuple[str, ...] = (),
+        *,
+        worker: int | None = None,
     ) -> MockState:
         # Without --seed a seed is still chosen (and echoed), so any run can be replayed.
         seed = settings.seed if settings.seed is not None else _stdlib_secrets.randbits(32)
@@ -85,6 +90,7 @@ class MockState:
             journal=RequestJournal(settings.journal_size),
             faults=FaultPlan(),
             chaos=random.Random(f"{seed}:faults"),
+            store=open_store(settings.store),
             scenario_faults=scenario_faults,
             webhook_secret=settings.webhook_secret or generated_secret(seed),
             scripts=Scripts(scenario_replies, scenario_transcripts),
@@ -96,8 +102,18 @@ class MockState:
             "openai-project": state.identity["project"],
             "x-mock-seed": str(seed),
         }
+        if worker is not None:
+            # Only with --workers N > 1: which process answered (for tests of the pool, and logs).
+            state.static_headers["x-mock-worker"] = str(worker)
+        state.store.bind(state)
         state._load_scenario_faults()
         return state
+
+    async def open_store(self) -> None:
+        """Connect the store; a process other than the store's first draws ids from its own streams."""
+        await self.store.open()
+        if self.store.process != 1:
+            self.ids = IdFactory(self.seed, process=self.store.process)
 
     def _load_scenario_faults(self) -> None:
         for spec in self.scenario_faults:

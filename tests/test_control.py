@@ -125,7 +125,7 @@ def without_time(value: str) -> str:
 async def test_health(client: TestClient) -> None:
     response = await client.get("/__mock/health")
     assert response.status == 200
-    assert await response.json() == {"status": "ok", "version": __version__}
+    assert await response.json() == {"status": "ok", "version": __version__, "store": {"kind": "memory", "ok": True}}
 
 
 async def test_settings_show_seed_and_mask_api_keys(make_client: MakeClient) -> None:

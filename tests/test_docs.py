@@ -16,6 +16,7 @@ PAGES = [
     "index.md",
     "quickstart.md",
     "configuration.md",
+    "shared-state.md",
     "client-secrets.md",
     "realtime.md",
     "translation.md",

@@ -109,7 +109,7 @@ async def test_response_headers(client: TestClient) -> None:
 async def test_health(client: TestClient) -> None:
     response = await client.get("/__mock/health")
     assert response.status == 200
-    assert await response.json() == {"status": "ok", "version": __version__}
+    assert await response.json() == {"status": "ok", "version": __version__, "store": {"kind": "memory", "ok": True}}
 
 
 @pytest.mark.parametrize(

@@ -41,13 +41,13 @@ def _insufficient_permissions(action: CallAction) -> OpenAIError:
     )
 
 
-def _caller_key(request: web.Request, state: MockState) -> str:
+async def _caller_key(request: web.Request, state: MockState) -> str:
     """The caller's key: any valid one (``ek_`` keys are checked against the calls later)."""
     key = api_key_from_header(request.headers.get("Authorization"))
     if key is None:
         raise missing_api_key()
     if key.startswith("ek_"):
-        secret = state.secrets.get(key)
+        secret = await state.store.get_secret(key)
         if secret is None:
             raise incorrect_api_key(key)
     elif state.settings.api_keys and key not in state.settings.api_keys:
@@ -78,7 +78,7 @@ def _move(state: MockState, call: Call, action: CallAction) -> None:
 async def _prepare(request: web.Request, action: CallAction) -> tuple[MockState, Call | None, bytes]:
     """The state, the call (``None`` for a placeholder id: every action succeeds, nothing changes), the body."""
     state = request.app[STATE]
-    key = _caller_key(request, state)
+    key = await _caller_key(request, state)
     call = _find(request, state, key, action)
     return state, call, await request.read()
 

@@ -23,6 +23,7 @@ from ..presets import PRESETS
 from ..schemas._base import DecimalRange, RequestModel, openai_error
 from ..schemas.validation import validate_model
 from ..secrets import ClientSecret
+from ..store import display_url
 
 __all__ = [
     "add_faults",
@@ -57,8 +58,12 @@ def _not_found(what: str, key: str) -> OpenAIError:
 
 
 async def health(request: web.Request) -> web.Response:
-    """``{"status": "ok", "version": ...}``; the Docker HEALTHCHECK calls it."""
-    return _json({"status": "ok", "version": __version__})
+    """``{"status": "ok", "version": ..., "store": {"kind": ..., "ok": ...}}``; the Docker HEALTHCHECK and
+    Kubernetes probes call it. 503 (``"status": "unavailable"``) while the store does not answer."""
+    store = request.app[STATE].store
+    ok = await store.ping()
+    body = {"status": "ok" if ok else "unavailable", "version": __version__, "store": {"kind": store.kind, "ok": ok}}
+    return _json(body, status=200 if ok else 503)
 
 
 async def settings(request: web.Request) -> web.Response:
@@ -67,6 +72,7 @@ async def settings(request: web.Request) -> web.Response:
     data = state.settings.model_dump()
     data["seed"] = state.seed
     data["api_keys"] = [f"{key[:3]}***" for key in state.settings.api_keys]
+    data["store"] = display_url(state.settings.store)
     # A secret you configured stays masked (you know it); one the mock derived is shown, for tests to verify with.
     configured = state.settings.webhook_secret is not None
     data["webhook_secret"] = f"{state.webhook_secret[:6]}***" if configured else state.webhook_secret
@@ -92,26 +98,31 @@ def secret_view(secret: ClientSecret, now: float) -> dict[str, Any]:
 
 async def list_secrets(request: web.Request) -> web.Response:
     state = request.app[STATE]
+    secrets = await state.store.list_secrets(_scope(request))
     now = state.clock.now()
-    return _json({"data": [secret_view(s, now) for s in state.secrets.list(_scope(request))]})
+    return _json({"data": [secret_view(s, now) for s in secrets]})
 
 
-def _secret(request: web.Request) -> ClientSecret:
-    value = request.match_info["value"]
-    secret = request.app[STATE].secrets.get(value)
-    if secret is None:
-        raise OpenAIError(404, f"No client secret found with value '{value}'.", param="value", code="not_found")
-    return secret
+def _no_secret(value: str) -> OpenAIError:
+    return OpenAIError(404, f"No client secret found with value '{value}'.", param="value", code="not_found")
 
 
 async def get_secret(request: web.Request) -> web.Response:
-    return _json(secret_view(_secret(request), request.app[STATE].clock.now()))
+    state = request.app[STATE]
+    value = request.match_info["value"]
+    secret = await state.store.get_secret(value)
+    if secret is None:
+        raise _no_secret(value)
+    return _json(secret_view(secret, state.clock.now()))
 
 
 async def revoke_secret(request: web.Request) -> web.Response:
-    secret = _secret(request)
-    secret.revoked = True
-    return _json(secret_view(secret, request.app[STATE].clock.now()))
+    state = request.app[STATE]
+    value = request.match_info["value"]
+    secret = await state.store.revoke_secret(value)
+    if secret is None:
+        raise _no_secret(value)
+    return _json(secret_view(secret, state.clock.now()))
 
 
 # --- journal ---------------------------------------------------------------------------------------
@@ -119,11 +130,11 @@ async def revoke_secret(request: web.Request) -> web.Response:
 
 async def list_requests(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    return _json({"data": [entry.to_json() for entry in state.journal.entries(_scope(request))]})
+    return _json({"data": await state.store.journal(_scope(request))})
 
 
 async def clear_requests(request: web.Request) -> web.Response:
-    request.app[STATE].journal.clear(_scope(request))
+    await request.app[STATE].store.clear_journal(_scope(request))
     return _json({"data": []})
 
 
@@ -139,26 +150,26 @@ async def add_faults(request: web.Request) -> web.Response:
     if isinstance(body, list):
         # Validate every rule before adding any, so a bad one leaves the plan untouched.
         specs = [validate_model(FaultRuleSpec, item, prefix=f"[{index}]") for index, item in enumerate(body)]
-        state.faults.make_room(len(specs))
-        added = [state.faults.add(spec, scope) for spec in specs]
+        added = await state.store.add_faults(specs, scope)
         return _json({"data": [rule.to_json() for rule in added]}, status=201)
     spec = validate_model(FaultRuleSpec, body)
-    return _json(state.faults.add(spec, scope).to_json(), status=201)
+    (rule,) = await state.store.add_faults([spec], scope)
+    return _json(rule.to_json(), status=201)
 
 
 async def list_faults(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    return _json({"data": [rule.to_json() for rule in state.faults.rules(_scope(request))]})
+    return _json({"data": [rule.to_json() for rule in await state.store.fault_rules(_scope(request))]})
 
 
 async def clear_faults(request: web.Request) -> web.Response:
-    request.app[STATE].faults.clear(_scope(request))
+    await request.app[STATE].store.clear_faults(_scope(request))
     return _json({"data": []})
 
 
 async def delete_fault(request: web.Request) -> web.Response:
     rule_id = request.match_info["rule_id"]
-    rule = request.app[STATE].faults.remove(rule_id)
+    rule = await request.app[STATE].store.remove_fault(rule_id)
     if rule is None:
         raise _not_found("fault rule", rule_id)
     return _json(rule.to_json())
@@ -223,9 +234,9 @@ async def set_clock(request: web.Request) -> web.Response:
             code="invalid_value",
         )
     if update.advance is not None:
-        state.clock.advance(update.advance)
+        await state.store.advance_clock(update.advance)
     else:
-        state.clock.set(target)
+        await state.store.set_clock(target)
     return _json(_clock_view(request))
 
 
@@ -235,7 +246,9 @@ async def set_clock(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     """Back to a fresh server; with ``X-Mock-Scope``, only that scope's journal, faults and secrets."""
     scope = _scope(request)
-    request.app[STATE].reset(scope)
+    state = request.app[STATE]
+    await state.store.reset(scope)
+    state.reset(scope)
     return _json({"status": "reset", "scope": scope})
 
 

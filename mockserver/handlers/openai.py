@@ -38,7 +38,7 @@ def mint_endpoint(kind: PlanKind[MintPlan]) -> Handler:
             kind=plan.kind,
             session_expires_at=expires_at if plan.session_expires else 0,
         )
-        state.secrets.add(secret)
+        await state.store.add_secret(secret)
         return web.Response(body=plan.render(value, expires_at, session_id), content_type="application/json")
 
     mint.__doc__ = f"Mint an ``ek_`` secret for the {kind.name} session in the body."

@@ -30,12 +30,12 @@ def attachable(call: Call | None) -> bool:
     return call is not None and call.status == "accepted" and call.session is not None
 
 
-def _key_refusal(state: MockState, key: str | None) -> Refusal | None:
+async def _key_refusal(state: MockState, key: str | None) -> Refusal | None:
     """Why the key cannot attach to any call (as ``/v1/realtime`` refuses keys), or ``None``."""
     if key is None:
         return missing_key()
     if key.startswith("ek_"):
-        secret = state.secrets.get(key)
+        secret = await state.store.get_secret(key)
         if secret is None or secret.status(state.clock.now()) != "active" or secret.kind != "realtime":
             return invalid_key(key)
     elif state.settings.api_keys and key not in state.settings.api_keys:
@@ -62,7 +62,7 @@ async def attach_to_call(request: web.Request, call_id: str) -> web.StreamRespon
     """Attach this WebSocket to the session of call ``call_id`` (module docstring: the rules)."""
     state = request.app[STATE]
     key = key_from_request(request)
-    refusal = _key_refusal(state, key)
+    refusal = await _key_refusal(state, key)
     call = state.calls.get(call_id)
     if refusal is None and not attachable(call):
         entry = request.get(EXCHANGE)

@@ -45,7 +45,7 @@ async def create_call(request: web.Request) -> web.Response:
     now = state.clock.now()
     secret: ClientSecret | None = None
     if key.startswith("ek_"):
-        secret = state.secrets.get(key)
+        secret = await state.store.get_secret(key)
         # A translation key opens translation sessions only.
         if secret is None or secret.status(now) != "active" or secret.kind != "realtime":
             raise incorrect_api_key(key)
@@ -94,7 +94,7 @@ async def create_call(request: web.Request) -> web.Response:
         response = web.Response(status=201, text=answer, content_type="application/sdp")
     else:
         if secret is not None:
-            remember_session(secret, opening.session["id"], "webrtc", now, call_id)
+            remember_session(state, secret, opening.session["id"], "webrtc", call_id)
         answer = sdp_answer(offer, state.ids.event_id())
         response = web.Response(status=201, text=answer, content_type="application/sdp")
         response.headers[MEDIA_HEADER] = f"signalling-only; {WEBRTC_EXTRA_HINT}"

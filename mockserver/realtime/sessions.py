@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..secrets import ClientSecret
+from ..secrets import SESSIONS_PER_SECRET, ClientSecret
 from ..state import MockState
 from .audio import format_of
 from .engine import Emit, RealtimeEngine
@@ -16,8 +16,6 @@ from .text import Phrases
 
 __all__ = ["SESSIONS_PER_SECRET", "TRACK_FORMAT", "Opening", "new_engine", "remember_session"]
 
-#: Sessions remembered per secret.
-SESSIONS_PER_SECRET = 100
 #: What a WebRTC media track carries once decoded (and is given to play), whatever the session's formats.
 TRACK_FORMAT = {"type": "audio/pcm", "rate": 24000}
 
@@ -65,14 +63,15 @@ def new_engine(
         track_format=format_of(TRACK_FORMAT) if media is not None else None,
     )
     if opening.secret is not None:
-        remember_session(opening.secret, engine.session["id"], transport, state.clock.now(), call_id)
+        remember_session(state, opening.secret, engine.session["id"], transport, call_id)
     return engine
 
 
-def remember_session(secret: ClientSecret, session_id: str, transport: str, now: float, call_id: str | None) -> None:
+def remember_session(
+    state: MockState, secret: ClientSecret, session_id: str, transport: str, call_id: str | None
+) -> None:
     """Note on the secret that it opened a session (bounded list, shown by ``/__mock/secrets``)."""
-    opened: dict[str, Any] = {"session_id": session_id, "transport": transport, "opened_at": int(now)}
+    opened: dict[str, Any] = {"session_id": session_id, "transport": transport, "opened_at": int(state.clock.now())}
     if call_id is not None:
         opened["call_id"] = call_id
-    secret.sessions_opened.append(opened)
-    del secret.sessions_opened[:-SESSIONS_PER_SECRET]
+    state.store.session_opened(secret, opened)

@@ -9,6 +9,7 @@ production does (GROUND_TRUTH §7): the upgrade succeeds, then one ``error`` eve
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ from aiohttp import web
 
 from ..auth import api_key_from_header
 from ..errors import OpenAIError, incorrect_api_key
+from ..journal import SUBPROTOCOL_KEY_PREFIX
 from ..keys import EXCHANGE, STATE, WS_FAULTS
+from ..store import StoreUnavailableError
 from .events import FRAME_MAX_BYTES, error_event
 from .link import EventLink
 
@@ -35,8 +38,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("mockserver")
-
-SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ async def upgrade(request: web.Request) -> Upgraded:
     if entry is not None:
         # Journaled now, not when the socket closes: its events are visible while it is open.
         entry.status = 101
-        state.journal.record(entry)
+        if state.journal.enabled:
+            await state.store.record(entry)
     link = EventLink(WebSocketCarrier(ws, request), state, entry, request.get(WS_FAULTS))
     state.connections.add(ws)
     return Upgraded(ws, link)
@@ -140,12 +142,23 @@ async def serve(
     error), as a server does: once upgraded, no HTTP error can be written. The server keeps serving.
     """
     upgraded = await upgrade(request)
+    state = request.app[STATE]
     try:
         await converse(upgraded)
+    except StoreUnavailableError as error:
+        # The shared store is down: the client hears it as OpenAI's 503, then the socket closes (1011).
+        await upgraded.link.send(error_event(state.ids.event_id(), error, None))
+        if not upgraded.ws.closed:
+            await upgraded.ws.close(code=1011, message=b"store unavailable")
     except Exception:
         log.exception("unhandled error in %s", what)
         if not upgraded.ws.closed:
             await upgraded.ws.close(code=1011, message=b"internal error")
     finally:
-        request.app[STATE].connections.discard(upgraded.ws)
+        state.connections.discard(upgraded.ws)
+        entry = request.get(EXCHANGE)
+        if entry is not None and state.journal.enabled:
+            # Again, now with the whole session's events: a shared journal keeps a copy (memory keeps the entry).
+            with contextlib.suppress(StoreUnavailableError):
+                await state.store.record(entry)
     return upgraded.ws

@@ -44,12 +44,12 @@ def is_translation_model(model: str) -> bool:
     return "translate" in model
 
 
-def _open(request: web.Request, state: MockState) -> Opening | Refusal:
+async def _open(request: web.Request, state: MockState) -> Opening | Refusal:
     """What this connection opens, or why it is refused."""
     key = key_from_request(request)
     if key is None:
         return missing_key()
-    secret = state.secrets.get(key) if key.startswith("ek_") else None
+    secret = await state.store.get_secret(key) if key.startswith("ek_") else None
     if key.startswith("ek_"):
         # A realtime key opens realtime sessions only (at /v1/realtime).
         if secret is None or secret.status(state.clock.now()) != "active" or secret.kind != "translation":
@@ -88,7 +88,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
     """``GET /v1/realtime/translations``: a translation session over a WebSocket."""
 
     async def converse(upgraded: Upgraded) -> None:
-        opening = _open(request, request.app[STATE])
+        opening = await _open(request, request.app[STATE])
         if isinstance(opening, Refusal):
             await refuse(upgraded, opening)
             return
@@ -113,7 +113,7 @@ def new_translation_engine(state: MockState, opening: Opening) -> TranslationEng
         now=state.clock.now,
     )
     if opening.secret is not None:
-        remember_session(opening.secret, session["id"], "websocket", now, None)
+        remember_session(state, opening.secret, session["id"], "websocket", None)
     return engine
 
 

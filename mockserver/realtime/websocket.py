@@ -37,7 +37,7 @@ def is_supported_model(model: str) -> bool:
     return model in REALTIME_MODELS or model.startswith(_REALTIME_PREFIXES)
 
 
-def _open(request: web.Request, state: MockState) -> Opening | _Refusal:
+async def _open(request: web.Request, state: MockState) -> Opening | _Refusal:
     """What this connection opens, or why it is refused (in production's order)."""
     if "realtime=v1" in request.headers.get("OpenAI-Beta", ""):
         error = OpenAIError(
@@ -52,7 +52,7 @@ def _open(request: web.Request, state: MockState) -> Opening | _Refusal:
         return _Refusal(error, 3000, "invalid_request_error")
     now = state.clock.now()
     if key.startswith("ek_"):
-        secret = state.secrets.get(key)
+        secret = await state.store.get_secret(key)
         # A translation key opens translation sessions only (at /v1/realtime/translations).
         if secret is None or secret.status(now) != "active" or secret.kind != "realtime":
             return _invalid_key(key)
@@ -85,7 +85,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
         return await attach_to_call(request, call_id)
 
     async def converse(upgraded: Upgraded) -> None:
-        opening = _open(request, request.app[STATE])
+        opening = await _open(request, request.app[STATE])
         if isinstance(opening, _Refusal):
             await refuse(upgraded, opening)
             return

@@ -1,0 +1,386 @@
+"""Replicas sharing one real Redis (``--store redis://...``): two ``mockserver`` processes agree on secrets,
+fault rules, the clock and the journal, keep scopes apart, and ride out the store going away."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import json as _json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+from openai import AsyncOpenAI, OpenAI
+
+from mockserver.journal import mask_authorization
+from mockserver.store import display_url
+from tests.redis_server import RedisServer, free_port, redis_server
+
+MODEL = "gpt-realtime"
+SK = "sk-test-replicas-0123456789"
+#: Start-up, and every wait on a replica, ends within this many seconds.
+START_TIMEOUT = 30.0
+#: A request while Redis is down is answered within this (the store's own bound is 2 s).
+DOWN_BOUND = 4.0
+
+
+class Answer:
+    """A response, read whole."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status_code = status
+        self.body = body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Http:
+    """A plain HTTP/1.1 client for one replica (a new connection per request, 10 s bound)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def request(self, method: str, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Answer:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            body = None if json is None else _json.dumps(json).encode()
+            sent = {"Content-Type": "application/json", **(headers or {})}
+            connection.request(method, path, body=body, headers=sent)
+            response = connection.getresponse()
+            return Answer(response.status, response.read())
+        finally:
+            connection.close()
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Answer:
+        return self.request("GET", path, headers=headers)
+
+    def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Answer:
+        return self.request("POST", path, json={} if json is None else json, headers=headers)
+
+    def delete(self, path: str) -> Answer:
+        return self.request("DELETE", path)
+
+
+class Replica:
+    """One ``python -m mockserver --port 0 --store URL`` process."""
+
+    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
+        self.process = process
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        self.http = Http(port)
+        #: What it wrote on stderr, once it has stopped.
+        self.stderr = ""
+
+    def mint(self, scope: str | None = None, **session: Any) -> Answer:
+        headers = {"Authorization": f"Bearer {SK}"}
+        if scope is not None:
+            headers["X-Mock-Scope"] = scope
+        return self.http.post(
+            "/v1/realtime/client_secrets", json={"session": {"type": "realtime", **session}}, headers=headers
+        )
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("MOCKSERVER_")}
+
+
+@contextmanager
+def replica(*args: str) -> Iterator[Replica]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    server: Replica | None = None
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # bounded: the process exits (EOF) if it cannot start
+        assert "listening on http://127.0.0.1:" in line, line + (process.stderr.read() if process.stderr else "")
+        server = Replica(process, int(line.split("http://127.0.0.1:")[1].split()[0]))
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(START_TIMEOUT)
+        if server is not None and process.stderr is not None:
+            server.stderr = process.stderr.read()
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pair(redis: RedisServer) -> Iterator[tuple[Replica, Replica]]:
+    """Two replicas on database 0 of one Redis, started with the same seed."""
+    store = ("--store", redis.url(0), "--seed", "11")
+    with replica(*store) as a, replica(*store) as b:
+        yield a, b
+
+
+@pytest.fixture
+def replicas(pair: tuple[Replica, Replica]) -> tuple[Replica, Replica]:
+    a, b = pair
+    assert a.http.post("/__mock/reset").status_code == 200
+    return a, b
+
+
+def test_health_reports_the_redis_store(replicas: tuple[Replica, Replica]) -> None:
+    for server in replicas:
+        response = server.http.get("/__mock/health")
+        assert response.status_code == 200
+        assert response.json()["store"] == {"kind": "redis", "ok": True}
+
+
+def test_a_key_minted_on_one_replica_is_introspected_and_revoked_on_the_other(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+    with OpenAI(base_url=a.base_url, api_key=SK, max_retries=0) as client:
+        key = client.realtime.client_secrets.create(session={"type": "realtime", "instructions": "Be brief."}).value
+    seen = b.http.get(f"/__mock/secrets/{key}").json()
+    assert seen["value"] == key
+    assert seen["status"] == "active"
+    assert seen["session"]["instructions"] == "Be brief."
+    assert b.http.delete(f"/__mock/secrets/{key}").json()["status"] == "revoked"
+    assert a.http.get(f"/__mock/secrets/{key}").json()["status"] == "revoked"
+    # Both replicas list it once; the ids the two minted never collide.
+    other = b.mint().json()["value"]
+    assert other != key
+    assert [s["value"] for s in a.http.get("/__mock/secrets").json()["data"]] == [key, other]
+
+
+async def test_a_key_minted_on_one_replica_opens_a_session_on_the_other(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    async with AsyncOpenAI(base_url=a.base_url, api_key=SK, max_retries=0) as server_side:
+        minted = await server_side.realtime.client_secrets.create(
+            session={"type": "realtime", "model": MODEL, "instructions": "Answer from replica A."}
+        )
+    async with (
+        AsyncOpenAI(base_url=b.base_url, api_key=minted.value, max_retries=0) as browser_side,
+        browser_side.realtime.connect(model=MODEL) as connection,
+    ):
+        first = json.loads(await asyncio.wait_for(connection.recv_bytes(), 10))
+        assert first["type"] == "session.created"
+        assert first["session"]["instructions"] == "Answer from replica A."
+        assert first["session"]["id"] == minted.session.id
+    # The session B opened is noted on the secret, seen from A.
+    deadline = time.monotonic() + 5
+    while not (sessions := a.http.get(f"/__mock/secrets/{minted.value}").json()["sessions"]):
+        assert time.monotonic() < deadline, "the opened session was never noted"
+        await asyncio.sleep(0.05)
+    assert sessions[0]["transport"] == "websocket"
+    # A key revoked on A no longer opens a session on B.
+    a.http.delete(f"/__mock/secrets/{minted.value}")
+    async with (
+        AsyncOpenAI(base_url=b.base_url, api_key=minted.value, max_retries=0) as browser_side,
+        browser_side.realtime.connect(model=MODEL) as connection,
+    ):
+        event = json.loads(await asyncio.wait_for(connection.recv_bytes(), 10))
+        assert event["type"] == "error"
+        assert event["error"]["code"] == "invalid_api_key"
+
+
+def test_a_fault_rule_serves_exactly_its_times_across_replicas(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    rule = a.http.post("/__mock/faults", json={"status": 429, "times": 2}).json()
+    assert b.http.get("/__mock/faults").json()["data"][0]["id"] == rule["id"]
+    statuses = [server.mint().status_code for server in (a, b, a, b, a, b)]
+    assert statuses.count(429) == 2
+    assert statuses[:2] == [429, 429]
+    assert a.http.get("/__mock/faults").json()["data"] == []
+
+
+def test_a_fault_rule_is_consumed_exactly_under_concurrent_load(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    a.http.post("/__mock/faults", json={"status": 503, "times": 7, "match": {"path": "/v1/realtime/client_secrets"}})
+
+    async def burst() -> list[int]:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as client:
+
+            async def one(server: Replica) -> int:
+                async with client.post(
+                    f"http://127.0.0.1:{server.port}/v1/realtime/client_secrets",
+                    json={},
+                    headers={"Authorization": f"Bearer {SK}"},
+                ) as response:
+                    return response.status
+
+            return list(await asyncio.gather(*(one(server) for _ in range(20) for server in (a, b))))
+
+    statuses = asyncio.run(burst())
+    assert statuses.count(503) == 7
+    assert statuses.count(200) == 33
+
+
+def test_the_clock_advanced_on_one_replica_is_advanced_on_the_other(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    before = b.http.get("/__mock/clock").json()["now"]
+    assert a.http.post("/__mock/clock", json={"advance": 3600}).status_code == 200
+    after = b.http.get("/__mock/clock").json()
+    assert after["offset"] == 3600
+    assert after["now"] - before >= 3600
+    # A key minted before expires on both once the shared clock passes its expiry.
+    key = a.mint().json()["value"]  # expires after 600 s
+    a.http.post("/__mock/clock", json={"advance": 601})
+    assert b.http.get(f"/__mock/secrets/{key}").json()["status"] == "expired"
+
+
+def test_the_journal_is_shared_and_masked(replicas: tuple[Replica, Replica], redis: RedisServer) -> None:
+    a, b = replicas
+    a.mint()
+    b.http.post("/v1/realtime/client_secrets", json={}, headers={"Authorization": "Bearer sk-test-secretsecret9876"})
+    entries = a.http.get("/__mock/requests").json()["data"]
+    assert [e["status"] for e in entries] == [200, 200]
+    assert entries[0]["headers"]["authorization"] == mask_authorization(f"Bearer {SK}")
+    assert entries[0]["headers"]["authorization"].endswith("*6789")
+    assert entries[1]["headers"]["authorization"].endswith("9876")
+    assert "secretsecret" not in json.dumps(entries)
+    # Not in Redis either: the journal is masked before it is written.
+    dump = redis.command("HGETALL", "mockserver:journal:entries")
+    assert b"9876" in dump
+    assert b"secretsecret" not in dump
+    assert b"replicas-0123" not in dump
+    assert b.http.delete("/__mock/requests").status_code == 200
+    assert a.http.get("/__mock/requests").json()["data"] == []
+
+
+async def test_a_browser_key_in_the_subprotocol_is_masked_in_the_shared_journal(
+    replicas: tuple[Replica, Replica], redis: RedisServer
+) -> None:
+    a, b = replicas
+    key = a.mint().json()["value"]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(
+            f"ws://127.0.0.1:{b.port}/v1/realtime?model={MODEL}",
+            protocols=("realtime", f"openai-insecure-api-key.{key}"),
+        ) as ws,
+    ):
+        event = await asyncio.wait_for(ws.receive_json(), 10)
+        assert event["type"] == "session.created"
+    entries = a.http.get("/__mock/requests").json()["data"]
+    socket_entry = next(e for e in entries if e["path"] == "/v1/realtime")
+    protocol = socket_entry["headers"]["sec-websocket-protocol"]
+    assert protocol.startswith("realtime, openai-insecure-api-key.ek_")
+    assert key not in protocol
+    assert key not in json.dumps(entries)
+    assert key.encode() not in redis.command("HGETALL", "mockserver:journal:entries")
+
+
+def test_scopes_stay_isolated_across_replicas(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    one = a.mint(scope="one").json()["value"]
+    two = b.mint(scope="two").json()["value"]
+    a.http.post("/__mock/faults", json={"status": 500, "times": 1}, headers={"X-Mock-Scope": "one"})
+    assert b.mint(scope="two").status_code == 200  # the rule is scope one's
+    assert b.mint(scope="one").status_code == 500
+    listed = b.http.get("/__mock/secrets", headers={"X-Mock-Scope": "two"}).json()["data"]
+    assert two in [s["value"] for s in listed]
+    assert one not in [s["value"] for s in listed]
+    journal = a.http.get("/__mock/requests", headers={"X-Mock-Scope": "one"}).json()["data"]
+    assert {e["scope"] for e in journal} == {"one"}
+    # Resetting scope one (on B) leaves scope two alone.
+    b.http.post("/__mock/reset", headers={"X-Mock-Scope": "one"})
+    assert a.http.get(f"/__mock/secrets/{one}").status_code == 404
+    assert a.http.get(f"/__mock/secrets/{two}").json()["status"] == "active"
+
+
+def test_unreachable_at_start_up_is_one_line_and_exit_1() -> None:
+    port = free_port()  # nothing listens there
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "mockserver", "--port", "0", "--store", f"redis://127.0.0.1:{port}/0"],
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        env=_env(),
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"mockserver: cannot reach the store at redis://127.0.0.1:{port}/0")
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < START_TIMEOUT
+
+
+def test_redis_lost_mid_run_gives_503s_then_recovers() -> None:
+    with redis_server() as server, replica("--store", server.url(0)) as a:
+        key = a.mint().json()["value"]
+        server.stop()
+        for path, method in (("/v1/realtime/client_secrets", "POST"), (f"/__mock/secrets/{key}", "GET")):
+            started = time.monotonic()
+            response = a.http.request(method, path, json={}, headers={"Authorization": f"Bearer {SK}"})
+            assert time.monotonic() - started < DOWN_BOUND
+            assert response.status_code == 503
+            error = response.json()["error"]
+            assert error["type"] == "server_error"
+            assert error["code"] == "store_unavailable"
+            assert "retry" in error["message"]
+        health = a.http.get("/__mock/health")
+        assert health.status_code == 503
+        assert health.json()["store"] == {"kind": "redis", "ok": False}
+
+        server.start()  # an empty Redis on the same port: the replica reconnects by itself
+        deadline = time.monotonic() + 10
+        while a.http.get("/__mock/health").status_code != 200:
+            assert time.monotonic() < deadline, "the replica never recovered"
+            time.sleep(0.1)
+        assert a.mint().status_code == 200
+        assert a.http.post("/__mock/faults", json={"status": 418, "times": 1}).status_code == 201
+        assert a.mint().status_code == 418
+    assert a.process.returncode == 0
+    assert "Traceback" not in a.stderr
+
+
+async def test_a_websocket_opened_while_redis_is_down_gets_an_error_event_not_a_traceback() -> None:
+    with redis_server() as server, replica("--store", server.url(0)) as a:
+        key = a.mint().json()["value"]
+        server.stop()
+        async with AsyncOpenAI(base_url=a.base_url, api_key=key, max_retries=0) as client:
+            # The upgrade itself needs the store (the per-request sync): a 503 before any socket.
+            with pytest.raises(Exception) as raised:  # noqa: PT011 - the SDK's websockets error, whatever its class
+                async with client.realtime.connect(model=MODEL) as connection:
+                    await asyncio.wait_for(connection.recv_bytes(), 10)
+            assert "503" in str(raised.value)
+    assert "Traceback" not in a.stderr
+
+
+def test_a_store_password_is_never_shown() -> None:
+    port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "mockserver", "--port", "0", "--store", f"redis://:hunter2@127.0.0.1:{port}/0"],
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        env=_env(),
+    )
+    assert result.returncode == 1
+    assert f"redis://:***@127.0.0.1:{port}/0" in result.stderr
+    assert "hunter2" not in result.stderr
+    assert display_url("redis://user:pw@redis.internal:6380/2") == "redis://user:***@redis.internal:6380/2"
+    assert display_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_settings_show_the_store_without_its_password(replicas: tuple[Replica, Replica], redis: RedisServer) -> None:
+    a, _ = replicas
+    settings = a.http.get("/__mock/settings").json()
+    assert settings["store"] == redis.url(0)
+    assert settings["workers"] == 1
