@@ -1,6 +1,7 @@
 # openai-realtime-mock as a container: build the wheel, install it, copy only what was installed.
 #   docker build -t openai-realtime-mock .
 #   docker run --rm -p 8080:8080 openai-realtime-mock --seed 7
+#   docker build --build-arg EXTRAS=redis -t openai-realtime-mock:redis .   # with the [redis] extra
 # Every package version comes from docker/constraints.txt (refresh it with scripts/lock.py), so two
 # builds of one commit install the same versions.
 
@@ -29,8 +30,12 @@ RUN pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir dist .
 # Wheels only (--only-binary), so no compiler is needed. Byte-code is written for everything but
 # Faker's non-English locales (8 MB the server never imports; such a module still imports, compiled
 # in memory), with paths as seen from the runtime stage and checked by hash, not by file time.
-RUN pip install --no-cache-dir --no-compile --root /install --ignore-installed \
-        --only-binary=:all: --constraint docker/constraints.txt dist/*.whl \
+# EXTRAS: the project's extras to install with it, comma-separated (e.g. redis, for --store redis://;
+# deploy/compose.yaml builds that one); empty by default, which installs exactly the core.
+ARG EXTRAS=""
+RUN wheel=$(echo dist/*.whl) \
+    && pip install --no-cache-dir --no-compile --root /install --ignore-installed \
+        --only-binary=:all: --constraint docker/constraints.txt "${wheel}${EXTRAS:+[$EXTRAS]}" \
     && python -m compileall -q -j 0 -s /install -p / --invalidation-mode unchecked-hash \
         -x '/faker/providers/[^/]+/(?!en/|en_US/)[a-z]{2,3}(_[A-Z]{2})?/' /install
 

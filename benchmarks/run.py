@@ -139,13 +139,15 @@ def rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def running(target: Target) -> Iterator[tuple[subprocess.Popen[bytes], int, float]]:
-    """Start ``target`` on CPU 0; yields the process, its port and the cold start (spawn to first 2xx mint)."""
+def running(target: Target, cpu: int | None = 0) -> Iterator[tuple[subprocess.Popen[bytes], int, float]]:
+    """Start ``target`` on CPU ``cpu`` (``None``: on any); yields the process, its port and the cold start
+    (spawn to first 2xx mint)."""
     port = free_port()
     started = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(TREE)}
+    command = command_for(target, port)
     process = subprocess.Popen(
-        pinned(0, command_for(target, port)),
+        command if cpu is None else pinned(cpu, command),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=TREE,

@@ -5,7 +5,8 @@
 
 The Dockerfile installs with ``--constraint docker/constraints.txt``, so two builds of one commit
 install the same versions. This script resolves, with pip's own resolver and wheels only, the
-project's core dependencies (``[project].dependencies``) and its build backend
+project's core dependencies (``[project].dependencies``), the extras an image may be built with
+(``IMAGE_EXTRAS``: ``docker build --build-arg EXTRAS=redis``) and its build backend
 (``[build-system].requires``, installed in the build stage), once for each Python the image may
 run on: 3.11 (Debian bookworm's), 3.12 (the Dockerfile's base) and 3.13. A package that resolves
 to different versions on different Pythons gets one line per version with a ``python_version``
@@ -22,26 +23,40 @@ import tempfile
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-__all__ = ["CONSTRAINTS", "PYTHONS", "for_python", "inputs", "main", "parse_header", "render", "resolve"]
+__all__ = [
+    "CONSTRAINTS",
+    "IMAGE_EXTRAS",
+    "PYTHONS",
+    "for_python",
+    "inputs",
+    "main",
+    "parse_header",
+    "render",
+    "resolve",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSTRAINTS = ROOT / "docker" / "constraints.txt"
 PYTHONS = ("3.11", "3.12", "3.13")
+#: The extras the Dockerfile's ``ARG EXTRAS`` may name (``[project.optional-dependencies]``), pinned with the core.
+IMAGE_EXTRAS = ("redis",)
 INPUT_PREFIX = "# input: "
 PYTHONS_PREFIX = "# pythons: "
 
 
 def inputs(pyproject: Mapping[str, object]) -> list[str]:
-    """The requirements the lock answers: the core dependencies, then the build backend's."""
+    """The requirements the lock answers: the core dependencies, the image's extras', then the build backend's."""
     project = pyproject["project"]
     build = pyproject["build-system"]
     assert isinstance(project, dict)
     assert isinstance(build, dict)
-    return [*project["dependencies"], *build["requires"]]
+    extras = [requirement for extra in IMAGE_EXTRAS for requirement in project["optional-dependencies"][extra]]
+    return [*project["dependencies"], *extras, *build["requires"]]
 
 
 def for_python(requirements: Sequence[str], python: str) -> list[str]:
@@ -61,8 +76,22 @@ def for_python(requirements: Sequence[str], python: str) -> list[str]:
 
 
 def resolve(requirements: Sequence[str], python: str) -> dict[str, str]:
-    """``{name: version}`` that pip installs for ``requirements`` on ``python`` (wheels only)."""
+    """``{name: version}`` that pip installs for ``requirements`` on ``python`` (wheels only).
+
+    pip evaluates the markers of dependencies against the interpreter it runs on too: a dependency that
+    only ``python`` needs (redis's ``async-timeout; python_full_version < "3.11.3"`` when this runs on
+    3.11.7) is added as a requirement and the whole set resolved again.
+    """
     requirements = for_python(requirements, python)
+    while True:
+        installed = _pip_report(requirements, python)
+        missing = _left_out(installed, python)
+        if not missing:
+            return {canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"] for item in installed}
+        requirements = [*requirements, *missing]
+
+
+def _pip_report(requirements: Sequence[str], python: str) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as work:
         report = Path(work) / "report.json"
         command = [
@@ -80,8 +109,24 @@ def resolve(requirements: Sequence[str], python: str) -> dict[str, str]:
             *requirements,
         ]
         subprocess.run(command, check=True)
-        installed = json.loads(report.read_text())["install"]
-    return {canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"] for item in installed}
+        installed: list[dict[str, Any]] = json.loads(report.read_text())["install"]
+    return installed
+
+
+def _left_out(installed: Sequence[Mapping[str, Any]], python: str) -> list[str]:
+    """Dependencies of ``installed`` whose markers hold on ``python`` (``X.Y.0``) but that pip left out."""
+    environment = {"python_version": python, "python_full_version": f"{python}.0", "extra": ""}
+    names = {canonicalize_name(item["metadata"]["name"]) for item in installed}
+    missing = []
+    for item in installed:
+        for text in item["metadata"].get("requires_dist", []):
+            requirement = Requirement(text)
+            if canonicalize_name(requirement.name) in names or requirement.marker is None:
+                continue
+            if requirement.marker.evaluate(environment):
+                requirement.marker = None
+                missing.append(str(requirement))
+    return missing
 
 
 def render(requirements: Sequence[str], resolved: Mapping[str, Mapping[str, str]]) -> str:

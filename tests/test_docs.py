@@ -25,6 +25,7 @@ PAGES = [
     "control.md",
     "testing.md",
     "container.md",
+    "scaling.md",
     "demo.md",
     "differences.md",
     "performance.md",
