@@ -542,3 +542,30 @@ async def test_clearing_scripts_on_one_replica_clears_them_for_the_other(replica
     async with scripted_session(a, a) as on_a:
         assert await answer(on_a, "hello") != "Soon cleared."
         assert await heard(on_a) != "Soon cleared too."
+
+
+async def test_a_session_whose_script_cannot_be_read_gets_an_error_event_and_a_1011_close() -> None:
+    with redis_server() as server, replica("--store", server.url(0)) as a:
+        a.http.post("/__mock/replies", json={"text": "Never heard.", "times": None})
+        key = a.mint(output_modalities=["text"]).json()["value"]
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(
+                f"ws://127.0.0.1:{a.port}/v1/realtime?model={MODEL}",
+                headers={"Authorization": f"Bearer {key}"},
+            ) as ws,
+        ):
+            assert (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "session.created"
+            server.stop()
+            started = time.monotonic()
+            await ws.send_json({"type": "response.create"})
+            event = await asyncio.wait_for(ws.receive_json(), DOWN_BOUND)
+            while event["type"] != "error":
+                event = await asyncio.wait_for(ws.receive_json(), DOWN_BOUND)
+            assert event["error"]["code"] == "store_unavailable"
+            assert event["error"]["type"] == "server_error"
+            closing = await asyncio.wait_for(ws.receive(), DOWN_BOUND)
+            assert closing.type == aiohttp.WSMsgType.CLOSE
+            assert closing.data == 1011
+            assert time.monotonic() - started < DOWN_BOUND
+    assert "Traceback" not in a.stderr
