@@ -90,6 +90,7 @@ class MockState:
         # Without --seed a seed is still chosen (and echoed), so any run can be replayed.
         seed = settings.seed if settings.seed is not None else _stdlib_secrets.randbits(32)
         clock = clock or Clock(start=settings.start_time)
+        store = open_store(settings.store)
         state = cls(
             settings=settings,
             seed=seed,
@@ -99,10 +100,10 @@ class MockState:
             journal=RequestJournal(settings.journal_size),
             faults=FaultPlan(),
             chaos=random.Random(f"{seed}:faults"),
-            store=open_store(settings.store),
+            store=store,
             scenario_faults=scenario_faults,
             webhook_secret=settings.webhook_secret or generated_secret(seed),
-            scripts=Scripts(scenario_replies, scenario_transcripts),
+            scripts=store.scripts(scenario_replies, scenario_transcripts),
         )
         state.identity = make_identity(seed)
         state.static_headers = CIMultiDict(

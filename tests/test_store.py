@@ -1,9 +1,11 @@
 """Replicas sharing one real Redis (``--store redis://...``): two ``mockserver`` processes agree on secrets,
-fault rules, the clock and the journal, keep scopes apart, and ride out the store going away."""
+fault rules, reply rules and transcripts, the clock and the journal, keep scopes apart, and ride out the store
+going away."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import http.client
 import json
 import json as _json
@@ -11,8 +13,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import aiohttp
@@ -22,6 +24,7 @@ from openai import AsyncOpenAI, OpenAI
 from mockserver.journal import mask_authorization
 from mockserver.store import display_url
 from tests.redis_server import RedisServer, free_port, redis_server
+from tests.test_realtime_session import speech
 
 MODEL = "gpt-realtime"
 SK = "sk-test-replicas-0123456789"
@@ -335,6 +338,12 @@ def test_redis_lost_mid_run_gives_503s_then_recovers() -> None:
             assert error["type"] == "server_error"
             assert error["code"] == "store_unavailable"
             assert "retry" in error["message"]
+        for path, body in (("/__mock/replies", {"text": "Hi."}), ("/__mock/transcripts", {"transcripts": ["Hi."]})):
+            started = time.monotonic()
+            response = a.http.post(path, json=body)
+            assert time.monotonic() - started < DOWN_BOUND
+            assert response.status_code == 503
+            assert response.json()["error"]["code"] == "store_unavailable"
         health = a.http.get("/__mock/health")
         assert health.status_code == 503
         assert health.json()["store"] == {"kind": "redis", "ok": False}
@@ -385,3 +394,178 @@ def test_settings_show_the_store_without_its_password(replicas: tuple[Replica, R
     settings = a.http.get("/__mock/settings").json()
     assert settings["store"] == redis.url(0)
     assert settings["workers"] == 1
+
+
+# --- scripted conversations: reply rules and transcripts -------------------------------------------------
+
+
+async def _until(connection: Any, event_type: str) -> dict[str, Any]:
+    """The first event of ``event_type`` (bounded: 10 s per event); an ``error`` event fails the test."""
+    while True:
+        event = json.loads(await asyncio.wait_for(connection.recv_bytes(), 10))
+        assert event["type"] != "error", event
+        if event["type"] == event_type:
+            return dict(event)
+
+
+@asynccontextmanager
+async def scripted_session(server: Replica, minted_on: Replica, scope: str | None = None) -> AsyncIterator[Any]:
+    """A text-only session without turn detection on ``server``, its key minted on ``minted_on`` in ``scope``."""
+    session = {
+        "model": MODEL,
+        "output_modalities": ["text"],
+        "audio": {"input": {"turn_detection": None, "transcription": {"model": "whisper-1"}}},
+    }
+    minted = minted_on.mint(scope=scope, **session)
+    assert minted.status_code == 200, minted.body
+    async with (
+        AsyncOpenAI(base_url=server.base_url, api_key=minted.json()["value"], max_retries=0) as client,
+        client.realtime.connect(model=MODEL) as connection,
+    ):
+        assert (await _until(connection, "session.created"))["type"] == "session.created"
+        yield connection
+
+
+async def answer(connection: Any, text: str) -> str:
+    """The user types ``text``; what the assistant's text reply says."""
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    await connection.send({"type": "conversation.item.create", "item": item})
+    await connection.send({"type": "response.create"})
+    done = await _until(connection, "response.done")
+    (message,) = [item for item in done["response"]["output"] if item["type"] == "message"]
+    return str(message["content"][0]["text"])
+
+
+async def heard(connection: Any) -> str:
+    """The user speaks and commits: what the transcription reports."""
+    audio = base64.b64encode(speech(300)).decode()
+    await connection.send({"type": "input_audio_buffer.append", "audio": audio})
+    await connection.send({"type": "input_audio_buffer.commit"})
+    return str((await _until(connection, "conversation.item.input_audio_transcription.completed"))["transcript"])
+
+
+async def test_a_reply_rule_posted_on_one_replica_serves_exactly_its_times_on_both(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+    posted = a.http.post("/__mock/replies", json={"text": "Scripted once more.", "times": 2})
+    assert posted.status_code == 201
+    rule = posted.json()
+    (listed,) = b.http.get("/__mock/replies").json()["data"]
+    assert (listed["id"], listed["text"], listed["times"]) == (rule["id"], "Scripted once more.", 2)
+    async with scripted_session(a, a) as on_a, scripted_session(b, a) as on_b:
+        answers = [await answer(on_b, "hello"), await answer(on_a, "hello"), await answer(on_b, "hello")]
+        answers.append(await answer(on_a, "hello"))
+    assert answers[:2] == ["Scripted once more.", "Scripted once more."]
+    # Used up on both: generated text from then on, and no rule left on either replica.
+    assert "Scripted once more." not in answers[2:]
+    assert all(text.strip() for text in answers[2:])
+    assert a.http.get("/__mock/replies").json()["data"] == []
+    assert b.http.get("/__mock/replies").json()["data"] == []
+
+
+async def test_a_reply_rule_is_consumed_exactly_by_concurrent_sessions(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    # Five: more than the four responses either replica serves, so only a shared count gives exactly five.
+    a.http.post("/__mock/replies", json={"text": "Only five of these.", "times": 5})
+    async with (
+        scripted_session(a, b) as a1,
+        scripted_session(a, a) as a2,
+        scripted_session(b, a) as b1,
+        scripted_session(b, b) as b2,
+    ):
+
+        async def twice(connection: Any) -> list[str]:
+            return [await answer(connection, "hi"), await answer(connection, "hi again")]
+
+        answers = [text for pair in await asyncio.gather(*map(twice, (a1, a2, b1, b2))) for text in pair]
+    assert len(answers) == 8
+    assert answers.count("Only five of these.") == 5
+
+
+async def test_rule_ids_are_unique_across_replicas_and_delete_works_on_either(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+    first = a.http.post("/__mock/replies", json={"text": "One.", "times": None}).json()
+    second, third = b.http.post("/__mock/replies", json=[{"text": "Two."}, {"text": "Three."}]).json()["data"]
+    assert len({first["id"], second["id"], third["id"]}) == 3
+    assert [r["id"] for r in a.http.get("/__mock/replies").json()["data"]] == [first["id"], second["id"], third["id"]]
+    removed = b.http.delete(f"/__mock/replies/{first['id']}")
+    assert removed.status_code == 200
+    assert removed.json()["text"] == "One."
+    assert a.http.delete(f"/__mock/replies/{first['id']}").status_code == 404
+    assert [r["text"] for r in a.http.get("/__mock/replies").json()["data"]] == ["Two.", "Three."]
+
+
+async def test_transcripts_posted_on_one_replica_are_heard_in_order_on_the_other(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+    posted = a.http.post("/__mock/transcripts", json={"transcripts": ["First words.", "Second words."]})
+    assert posted.status_code == 201
+    assert b.http.get("/__mock/transcripts").json()["transcripts"] == ["First words.", "Second words."]
+    async with scripted_session(b, a) as on_b, scripted_session(a, a) as on_a:
+        said = [await heard(on_b), await heard(on_a), await heard(on_b)]
+    assert said[:2] == ["First words.", "Second words."]
+    assert said[2] not in ("First words.", "Second words.")  # taken once each: then a generated transcript
+    assert a.http.get("/__mock/transcripts").json()["transcripts"] == []
+
+
+async def test_scripts_stay_in_their_scope_across_replicas(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    one = {"X-Mock-Scope": "one"}
+    a.http.post("/__mock/replies", json={"text": "For scope one.", "times": None}, headers=one)
+    a.http.post("/__mock/transcripts", json={"transcripts": ["Said in one."]}, headers=one)
+    assert b.http.get("/__mock/replies", headers={"X-Mock-Scope": "two"}).json()["data"] == []
+    assert b.http.get("/__mock/transcripts", headers={"X-Mock-Scope": "two"}).json()["transcripts"] == []
+    async with scripted_session(b, b, scope="two") as two, scripted_session(b, a, scope="one") as in_one:
+        assert await answer(two, "hello") != "For scope one."
+        assert await heard(two) != "Said in one."
+        assert await answer(in_one, "hello") == "For scope one."
+        assert await heard(in_one) == "Said in one."
+    # Clearing scope two (on B) leaves scope one's rule; resetting scope one (on B) drops it for A.
+    b.http.request("DELETE", "/__mock/replies", headers={"X-Mock-Scope": "two"})
+    assert [r["text"] for r in a.http.get("/__mock/replies", headers=one).json()["data"]] == ["For scope one."]
+    b.http.post("/__mock/reset", headers=one)
+    assert a.http.get("/__mock/replies").json()["data"] == []
+
+
+async def test_clearing_scripts_on_one_replica_clears_them_for_the_other(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    a.http.post("/__mock/replies", json={"text": "Soon cleared.", "times": None})
+    a.http.post("/__mock/transcripts", json={"transcripts": ["Soon cleared too."]})
+    assert b.http.delete("/__mock/replies").json() == {"data": []}
+    assert b.http.delete("/__mock/transcripts").json() == {"data": [], "transcripts": []}
+    assert a.http.get("/__mock/replies").json()["data"] == []
+    assert a.http.get("/__mock/transcripts").json()["transcripts"] == []
+    async with scripted_session(a, a) as on_a:
+        assert await answer(on_a, "hello") != "Soon cleared."
+        assert await heard(on_a) != "Soon cleared too."
+
+
+async def test_a_session_whose_script_cannot_be_read_gets_an_error_event_and_a_1011_close() -> None:
+    with redis_server() as server, replica("--store", server.url(0)) as a:
+        a.http.post("/__mock/replies", json={"text": "Never heard.", "times": None})
+        key = a.mint(output_modalities=["text"]).json()["value"]
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(
+                f"ws://127.0.0.1:{a.port}/v1/realtime?model={MODEL}",
+                headers={"Authorization": f"Bearer {key}"},
+            ) as ws,
+        ):
+            assert (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "session.created"
+            server.stop()
+            started = time.monotonic()
+            await ws.send_json({"type": "response.create"})
+            event = await asyncio.wait_for(ws.receive_json(), DOWN_BOUND)
+            while event["type"] != "error":
+                event = await asyncio.wait_for(ws.receive_json(), DOWN_BOUND)
+            assert event["error"]["code"] == "store_unavailable"
+            assert event["error"]["type"] == "server_error"
+            closing = await asyncio.wait_for(ws.receive(), DOWN_BOUND)
+            assert closing.type == aiohttp.WSMsgType.CLOSE
+            assert closing.data == 1011
+            assert time.monotonic() - started < DOWN_BOUND
+    assert "Traceback" not in a.stderr

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from ..defaults import realtime_session, transcription_session
 from ..errors import OpenAIError
 from ..ids import IdFactory
+from ..store import StoreUnavailableError
 from .audio import AudioFormat, bytes_for_ms, format_of, ms_for_bytes
 from .conversation import Conversation, Item
 from .events import EventError, parse_client_event
@@ -224,6 +225,8 @@ class RealtimeEngine:
             return
         try:
             await handler(self, event)
+        except StoreUnavailableError:
+            raise  # the shared store is down: the socket answers with an error event and a 1011 close
         except OpenAIError as error:
             await self.error(error, event.event_id)
         except ScriptError as exc:

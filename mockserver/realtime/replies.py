@@ -16,7 +16,7 @@ matches (``reply_specs.py`` validates what clients send); the engine (``script.S
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,8 @@ __all__ = [
     "Scripts",
     "Transcript",
     "TranscriptQueue",
+    "too_many_reply_rules",
+    "too_many_transcripts",
     "undeclared_function",
 ]
 
@@ -46,6 +48,24 @@ MAX_REPLY_RULES = 10_000
 MAX_TRANSCRIPTS = 10_000
 #: The error code of a rule that calls a function the response cannot call.
 UNDECLARED_FUNCTION = "undeclared_function"
+
+
+def too_many_reply_rules() -> OpenAIError:
+    return OpenAIError(
+        400,
+        f"Too many reply rules: at most {MAX_REPLY_RULES} can be in force. Clear some with "
+        "DELETE /__mock/replies, or use 'times' to let them be used up.",
+        code="too_many_reply_rules",
+    )
+
+
+def too_many_transcripts() -> OpenAIError:
+    return OpenAIError(
+        400,
+        f"Too many transcripts: at most {MAX_TRANSCRIPTS} can wait at once. Clear them with "
+        "DELETE /__mock/transcripts.",
+        code="too_many_transcripts",
+    )
 
 
 # --- the rule as the server keeps it -------------------------------------------------------------------
@@ -136,12 +156,7 @@ class ReplyBook:
     def make_room(self, count: int) -> None:
         """Refuse (400) rules past ``MAX_REPLY_RULES``."""
         if len(self._rules) + count > MAX_REPLY_RULES:
-            raise OpenAIError(
-                400,
-                f"Too many reply rules: at most {MAX_REPLY_RULES} can be in force. Clear some with "
-                "DELETE /__mock/replies, or use 'times' to let them be used up.",
-                code="too_many_reply_rules",
-            )
+            raise too_many_reply_rules()
 
     def rules(self, scope: str | None = None) -> list[ReplyRule]:
         """Every rule, or those that apply in ``scope`` (a scenario's apply in all)."""
@@ -162,19 +177,26 @@ class ReplyBook:
         self._rules = []
         self._next_id = 1
 
-    def first_match(self, scope: str | None, user_text: str | None, tool_output: str | None) -> ReplyRule | None:
+    def matching(self, scope: str | None, user_text: str | None, tool_output: str | None) -> Iterator[ReplyRule]:
+        """The rules of ``scope`` whose ``match`` holds, first added first."""
         for rule in self._rules:
             if rule.in_scope(scope) and rule.matches(user_text, tool_output):
-                return rule
-        return None
+                yield rule
 
-    def serve(self, rule: ReplyRule) -> None:
-        """``rule`` answered a response: count it, and drop it once its ``times`` are used up."""
+    def first_match(self, scope: str | None, user_text: str | None, tool_output: str | None) -> ReplyRule | None:
+        return next(self.matching(scope, user_text, tool_output), None)
+
+    def serve(self, rule: ReplyRule) -> bool:
+        """``rule`` answered a response: count it, and drop it once its ``times`` are used up.
+
+        ``False`` when the rule was already used up (by another process sharing a store): try the next one.
+        """
         rule.applied += 1
         if rule.remaining is not None:
             rule.remaining -= 1
             if rule.remaining <= 0 and rule in self._rules:
                 self._rules.remove(rule)
+        return True
 
 
 # --- transcripts ---------------------------------------------------------------------------------------
@@ -201,12 +223,7 @@ class TranscriptQueue:
 
     def add(self, texts: Sequence[str], scope: str | None, *, all_scopes: bool = False) -> list[Transcript]:
         if len(self._queue) + len(texts) > MAX_TRANSCRIPTS:
-            raise OpenAIError(
-                400,
-                f"Too many transcripts: at most {MAX_TRANSCRIPTS} can wait at once. Clear them with "
-                "DELETE /__mock/transcripts.",
-                code="too_many_transcripts",
-            )
+            raise too_many_transcripts()
         added = [Transcript(text, scope, all_scopes) for text in texts]
         self._queue.extend(added)
         return added
@@ -256,15 +273,14 @@ class ScopedScript:
         return self.transcripts.take(self.scope)
 
     def plan(self, context: ReplyContext) -> Plan | None:
-        rule = self.book.first_match(self.scope, context.user_text, context.tool_output)
-        if rule is None:
-            return None
-        for call in rule.tool_calls:
-            if call.name not in context.functions:
-                # Not served: the rule stays for a response that can call the function.
-                raise ScriptError(undeclared_function(rule, call.name, context.functions))
-        self.book.serve(rule)
-        return rule.plan()
+        for rule in self.book.matching(self.scope, context.user_text, context.tool_output):
+            for call in rule.tool_calls:
+                if call.name not in context.functions:
+                    # Not served: the rule stays for a response that can call the function.
+                    raise ScriptError(undeclared_function(rule, call.name, context.functions))
+            if self.book.serve(rule):
+                return rule.plan()
+        return None
 
 
 @dataclass

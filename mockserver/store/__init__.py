@@ -1,6 +1,7 @@
 """Where the state that processes and replicas share lives: this process's memory, or Redis.
 
-The handlers reach secrets, fault rules, the journal and the clock only through a :class:`Store`;
+The handlers reach secrets, fault rules, reply rules, transcripts, the journal and the clock only
+through a :class:`Store`;
 nothing else knows which one runs. :class:`~.memory.MemoryStore` (the default) keeps them in the
 process; :class:`~.redis.RedisStore` (``--store redis://HOST:PORT/DB``, the ``redis`` extra) keeps
 them in one Redis database that every worker and replica pointing at it shares.
@@ -21,6 +22,8 @@ from ..errors import OpenAIError
 if TYPE_CHECKING:
     from ..faults import Decision, FaultRule, FaultRuleSpec, RequestFacts
     from ..journal import JournalEntry
+    from ..realtime.replies import Scripts
+    from ..realtime.reply_specs import ReplyRuleSpec
     from ..secrets import ClientSecret
     from ..state import MockState
 
@@ -77,6 +80,12 @@ class Store(ABC):
 
     async def sync(self) -> None:  # noqa: B027 - memory is always in sync
         """Bring this process's view (the clock, whether any fault rules exist) up to date: once per request."""
+
+    def scripts(self, replies: tuple[ReplyRuleSpec, ...], transcripts: tuple[str, ...]) -> Scripts:
+        """Reply rules and transcripts, a scenario's loaded (in memory: this process's own)."""
+        from ..realtime.replies import Scripts  # noqa: PLC0415
+
+        return Scripts(replies, transcripts)
 
     # --- the clock ------------------------------------------------------------------------------
 

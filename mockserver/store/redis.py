@@ -33,11 +33,13 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from ..faults import MAX_FAULT_RULES, Decision, FaultRule, FaultRuleSpec, RequestFacts, decision_of
+from ..realtime.replies import Scripts
 from ..secrets import SESSIONS_PER_SECRET, ClientSecret
 from . import STORE_TIMEOUT, Store, StoreUnavailableError, StoreUnreachableError, display_url
 
 if TYPE_CHECKING:
     from ..journal import JournalEntry
+    from ..realtime.reply_specs import ReplyRuleSpec
     from ..state import MockState
 
 __all__ = ["PREFIX", "RedisStore"]
@@ -175,6 +177,14 @@ class RedisStore(Store):
 
     def bind(self, state: MockState) -> None:
         self.state = state
+
+    def scripts(self, replies: tuple[ReplyRuleSpec, ...], transcripts: tuple[str, ...]) -> Scripts:
+        # The engine asks for its script synchronously: these use a synchronous client (redis_scripts.py).
+        from .redis_scripts import RedisReplyBook, RedisTranscriptQueue, sync_client  # noqa: PLC0415
+
+        client = sync_client(self.url)
+        book, queue = RedisReplyBook(client, PREFIX), RedisTranscriptQueue(client, PREFIX)
+        return Scripts(replies, transcripts, replies=book, transcripts=queue)
 
     @contextlib.asynccontextmanager
     async def _reach(self) -> AsyncIterator[None]:
