@@ -569,3 +569,33 @@ async def test_a_session_whose_script_cannot_be_read_gets_an_error_event_and_a_1
             assert closing.data == 1011
             assert time.monotonic() - started < DOWN_BOUND
     assert "Traceback" not in a.stderr
+
+
+async def test_a_session_working_on_its_own_when_the_store_is_lost_gets_an_error_event_and_ends() -> None:
+    # The idle timeout fires with no client event: its response needs the script, which Redis no longer answers.
+    with redis_server() as server, replica("--store", server.url(0)) as a:
+        turn_detection = {"type": "server_vad", "idle_timeout_ms": 5000}
+        key = a.mint(output_modalities=["text"], audio={"input": {"turn_detection": turn_detection}}).json()["value"]
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(
+                f"ws://127.0.0.1:{a.port}/v1/realtime?model={MODEL}",
+                headers={"Authorization": f"Bearer {key}"},
+            ) as ws,
+        ):
+            assert (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "session.created"
+            await ws.send_json({"type": "response.create"})
+            while (await asyncio.wait_for(ws.receive_json(), 10))["type"] != "response.done":
+                pass
+            server.stop()  # the idle timeout (5 s after the reply) now finds the store down
+            seen = []
+            event = await asyncio.wait_for(ws.receive_json(), 5 + DOWN_BOUND + 5)
+            while event["type"] != "error":
+                seen.append(event["type"])
+                event = await asyncio.wait_for(ws.receive_json(), DOWN_BOUND + 5)
+            assert "input_audio_buffer.timeout_triggered" in seen
+            assert event["error"]["code"] == "store_unavailable"
+            closing = await asyncio.wait_for(ws.receive(), DOWN_BOUND)
+            assert closing.type == aiohttp.WSMsgType.CLOSE
+    assert "Traceback" not in a.stderr
+    assert "Task exception was never retrieved" not in a.stderr

@@ -734,10 +734,24 @@ class RealtimeEngine:
             await asyncio.shield(response.done.wait())
 
     def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        task: asyncio.Task[None] = asyncio.ensure_future(self._guarded(coroutine))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    async def _guarded(self, coroutine: Awaitable[None]) -> None:
+        """Work the session does on its own (an idle timeout's response, media): when the shared store is
+        lost meanwhile, the client hears OpenAI's 503 as an ``error`` event and the session ends, as when a
+        client event finds the store down, instead of a task failing unseen."""
+        try:
+            await coroutine
+        except StoreUnavailableError as error:
+            if self.closed:
+                return
+            await self.error(error)
+            self.closed = True
+            if self.on_close is not None:
+                await self.on_close()
 
     # --- ids ----------------------------------------------------------------------------------------------
 
