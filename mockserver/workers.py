@@ -7,7 +7,8 @@ spreads connections across them; the parent only supervises:
 - it checks the store answers before starting anyone: one line, exit 1 when it does not;
 - it picks the seed (and, with ``--port 0``, the port) once, so every worker shares them;
 - it prints the one start-up line, with ``[N workers]``, when all of them listen;
-- SIGTERM or SIGINT stops every worker and exits 0; a worker that dies on its own stops the rest, exit 1.
+- SIGTERM or SIGINT stops every worker and exits 0; a worker that dies on its own stops the rest, exit 1;
+- a supervisor killed outright (SIGKILL) takes its workers with it: each gets SIGTERM (Linux).
 
 Every response carries ``x-mock-worker: <n>`` (1..N) when there is more than one worker.
 """
@@ -15,6 +16,7 @@ Every response carries ``x-mock-worker: <n>`` (1..N) when there is more than one
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -180,6 +182,7 @@ def _work(settings: Settings, number: int, ready: multiprocessing.connection.Con
 
     # A group of its own: a terminal's Ctrl-C reaches the parent only, which then stops the pool in order.
     os.setpgrp()
+    _die_with_parent(os.getppid())
     # The parent's handlers came with the fork; until serve() installs the worker's own, the defaults.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -191,3 +194,21 @@ def _work(settings: Settings, number: int, ready: multiprocessing.connection.Con
     status = run(settings, ready_message=False, worker=number, on_ready=tell_ready)
     sys.stdout.flush()
     os._exit(status)
+
+
+#: ``prctl(PR_SET_PDEATHSIG, ...)``: the signal a process gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask the kernel for SIGTERM when the supervisor dies, however it dies (even SIGKILL): no worker is
+    left serving the port on its own. Linux only; elsewhere the supervisor's own stop is the only one."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)

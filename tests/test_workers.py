@@ -156,3 +156,17 @@ def test_workers_with_an_unreachable_store_say_so_once() -> None:
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith(f"mockserver: cannot reach the store at redis://127.0.0.1:{port}/0")
+
+
+def test_a_supervisor_killed_outright_takes_its_workers_with_it(redis: RedisServer) -> None:
+    with pool("--workers", "2", "--store", redis.url(2)) as (process, port, _line):
+        workers = children(process.pid)
+        assert len(workers) == 2
+        process.kill()  # SIGKILL: the supervisor cannot stop anyone itself
+        process.wait(START_TIMEOUT)
+        deadline = time.monotonic() + 10  # bounded
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(alive(pid) for pid in workers)
+        with pytest.raises(ConnectionRefusedError):  # nobody serves the port any more
+            request(port, "GET", "/__mock/health")
