@@ -19,7 +19,7 @@ import asyncio
 import base64
 import copy
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -733,13 +733,16 @@ class RealtimeEngine:
         if task is not None and task is not asyncio.current_task():
             await asyncio.shield(response.done.wait())
 
-    def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Task[None]:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(self._guarded(coroutine))
+        # Cancelled before it ever ran (the session closed at once), the guard never awaited ``coroutine``:
+        # closing it says it will not run (no "never awaited" warning); after it ran, closing does nothing.
+        task.add_done_callback(lambda _: coroutine.close())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _guarded(self, coroutine: Awaitable[None]) -> None:
+    async def _guarded(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Work the session does on its own (an idle timeout's response, media): when the shared store is
         lost meanwhile, the client hears OpenAI's 503 as an ``error`` event and the session ends, as when a
         client event finds the store down, instead of a task failing unseen."""
