@@ -58,7 +58,8 @@ class RouteTable:
         """
         for path in direct:
             app.router.add_route("*", path, self._exact[path])
-        app.router.add_route("*", "/{path:.*}", self.dispatch)
+        # Any path at all, a newline (%0A) included, which ``.*`` would leave to aiohttp's plain-text 404.
+        app.router.add_route("*", r"/{path:[\s\S]*}", self.dispatch)
 
 
 def _unquote(value: str) -> str:

@@ -129,3 +129,14 @@ async def test_out_of_range_float_is_reported_not_echoed(client: Any) -> None:
     )
     assert response.status == 400
     assert (await response.json())["error"]["code"] == "decimal_above_max_value"
+
+
+async def test_a_path_with_a_newline_gets_the_json_404(client: Any) -> None:
+    # %0A in a path: still OpenAI's envelope (the catch-all route once left it to aiohttp's text/plain 404).
+    for path in ("/v1/nope%0Aat-all", "/__mock/calls/rtc%0Aunknown", "/v1/realtime/calls/rtc%0Ax/hangup"):
+        headers = {"Authorization": "Bearer sk-test-newline-paths"}
+        method = client.post if path.endswith("/hangup") else client.get
+        response = await method(path, headers=headers)
+        assert response.status == 404, path
+        assert response.content_type == "application/json", path
+        assert "error" in await response.json()
