@@ -115,8 +115,9 @@ def rule_json(rule_id: str, **fields: Any) -> dict[str, Any]:
 
 
 def without_time(value: str) -> str:
-    """A secret value with its 8 creation-time hex characters cut out."""
-    return value[:3] + value[11:]
+    """A secret value without what follows the clock: its 8 creation-time hex characters and its last 8 (a tag
+    over the rest, time included; docs/configuration.md, "Reproducible runs")."""
+    return value[:3] + value[11:-8]
 
 
 # --- health and settings ---------------------------------------------------------------------------

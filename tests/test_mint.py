@@ -187,5 +187,5 @@ async def test_seeded_secrets_do_not_depend_on_other_requests(make_client: MakeC
         await busy.post("/v1/realtime/client_secrets", data=b"{", headers=AUTH)
     a = await (await quiet.post("/v1/realtime/client_secrets", json={}, headers=AUTH)).json()
     b = await (await busy.post("/v1/realtime/client_secrets", json={}, headers=AUTH)).json()
-    assert a["value"][11:] == b["value"][11:]
+    assert a["value"][11:-8] == b["value"][11:-8]  # the random middle (the ends follow the clock)
     assert a["session"]["id"] == b["session"]["id"]
