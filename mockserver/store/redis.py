@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from ..realtime.reply_specs import ReplyRuleSpec
     from ..state import MockState
 
-__all__ = ["PREFIX", "RedisStore"]
+__all__ = ["PREFIX", "TAKE_USE", "RedisStore"]
 
 PREFIX = "mockserver:"
 #: An expired secret stays in Redis this long (its status then reads ``expired``, as in memory).
@@ -92,12 +92,14 @@ end
 return first
 """
 
-_TAKE_FAULT = """
+#: One use of a rule (fault or reply) whose ``times`` holds across processes: KEYS rules, left, applied; ARGV
+#: the id. ``{applied, left}`` (left -1: unlimited), or -2 when the rule is gone (another process used it up).
+TAKE_USE = """
 local left = redis.call('HGET', KEYS[2], ARGV[1])
 if not left then return -2 end
 left = tonumber(left)
 local applied = redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
-if left < 0 then return applied end
+if left < 0 then return {applied, -1} end
 if left <= 1 then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
@@ -105,7 +107,7 @@ if left <= 1 then
 else
   redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
 end
-return applied
+return {applied, left - 1}
 """
 
 _REMOVE_FAULTS = """
@@ -170,7 +172,7 @@ class RedisStore(Store):
         self._revoke = register(_REVOKE)
         self._session_opened = register(_SESSION_OPENED)
         self._add_faults = register(_ADD_FAULTS)
-        self._take_fault = register(_TAKE_FAULT)
+        self._take_fault = register(TAKE_USE)
         self._remove_faults = register(_REMOVE_FAULTS)
         self._record = register(_RECORD)
         self._forget_entries = register(_FORGET_ENTRIES)
@@ -356,9 +358,9 @@ class RedisStore(Store):
             if not rule.matches(facts):
                 continue
             async with self._reach():
-                applied = int(await self._take_fault(keys=keys, args=[rule.id]))
-            if applied > 0:  # else another process used it up first: the next matching rule
-                rule.applied = applied
+                taken = await self._take_fault(keys=keys, args=[rule.id])
+            if taken != -2:  # else another process used it up first: the next matching rule
+                rule.applied = int(taken[0])
                 return decision_of(rule, cap_ms)
         return None
 

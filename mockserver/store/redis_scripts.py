@@ -39,6 +39,7 @@ from ..realtime.replies import (
     too_many_transcripts,
 )
 from . import STORE_TIMEOUT, StoreUnavailableError
+from .redis import TAKE_USE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -58,22 +59,6 @@ redis.call('HSET', KEYS[1], id, ARGV[2])
 redis.call('HSET', KEYS[2], id, ARGV[3])
 redis.call('HSET', KEYS[3], id, 0)
 return id
-"""
-
-_TAKE_REPLY = """
-local left = redis.call('HGET', KEYS[2], ARGV[1])
-if not left then return -2 end
-left = tonumber(left)
-local applied = redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
-if left < 0 then return {applied, -1} end
-if left <= 1 then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  redis.call('HDEL', KEYS[3], ARGV[1])
-else
-  redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
-end
-return {applied, left - 1}
 """
 
 _REMOVE_REPLY = """
@@ -150,7 +135,7 @@ class RedisReplyBook(ReplyBook):
         self._keys = [prefix + name for name in _REPLIES]
         self._counter = prefix + "replies:next"
         self._add = client.register_script(_ADD_REPLY)
-        self._take = client.register_script(_TAKE_REPLY)
+        self._take = client.register_script(TAKE_USE)
         self._remove = client.register_script(_REMOVE_REPLY)
 
     def _shared(self) -> list[ReplyRule]:
