@@ -33,16 +33,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-MINT = "/v1/realtime/client_secrets"
-MINIMAL = b'{"session": {"type": "realtime"}}'
+sys.path.insert(0, str(HERE))
+
+from run import MINIMAL, post, rss_mb  # noqa: E402 - not a package
+
 #: Lists where each top-level package either server imports lives: their bytecode is compiled first. (Run
 #: from benchmarks/, so that the current directory's package cannot shadow the one the servers import.)
 IMPORTED = """
@@ -101,29 +101,6 @@ def command(name: str, port: int) -> list[str]:
     return [*TARGETS[name], "--port", str(port)]
 
 
-def mint(port: int) -> int:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{MINT}",
-        data=MINIMAL,
-        headers={"Authorization": "Bearer sk-cold-start", "Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5.0) as response:
-            response.read()
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        error.close()
-        return int(error.code)
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 @contextmanager
 def spawned(argv: Sequence[str], port: int, timeout: float) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
     """Spawn ``argv`` on CPU 0; yields the process and the seconds from spawn to its first 2xx mint."""
@@ -136,7 +113,7 @@ def spawned(argv: Sequence[str], port: int, timeout: float) -> Iterator[tuple[su
         deadline = started + timeout
         while True:
             with contextlib.suppress(OSError):
-                if 200 <= mint(port) < 300:
+                if 200 <= post(port, MINIMAL, timeout=5.0) < 300:
                     break
             if time.perf_counter() > deadline or process.poll() is not None:
                 raise RuntimeError(f"{argv} served no 2xx mint within {timeout} s")
