@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Settings:
     from .settings import build_settings  # noqa: PLC0415 - see the imports
 
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # --help and --version exit here, before any heavy import
+    _import_aiohttp()  # before the settings, whose checks may import it (webhooks)
     return build_settings(vars(args), environ)
 
 
@@ -155,6 +156,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(argv)
     finally:
         gc.enable()
+
+
+def _import_aiohttp() -> None:
+    """Import aiohttp without reading the system's CA bundle.
+
+    aiohttp builds two TLS client contexts when it is imported, and each reads every certificate of
+    the system's bundle (``SSL_CERT_FILE``, e.g. ``/etc/ssl/certs/ca-certificates.crt``): about 0.47 G
+    instructions, a quarter of the server's start-up, for contexts the server never uses. The bundle
+    file is hidden from OpenSSL for the import only (the hashed directory, read lazily, stays); the one
+    outbound request the server makes, a webhook, uses its own verified context (``webhooks.deliver``).
+    """
+    if "aiohttp" in sys.modules:
+        return
+    given = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = os.devnull
+    try:
+        import aiohttp.web  # noqa: F401, PLC0415
+    finally:
+        if given is None:
+            del os.environ["SSL_CERT_FILE"]
+        else:
+            os.environ["SSL_CERT_FILE"] = given
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import ipaddress
+import ssl
 import time
 from collections.abc import Collection
 from typing import Any
@@ -112,6 +114,13 @@ def host_allowed(url: str, allowed: Collection[str]) -> bool:
         return False
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The verified TLS context of ``https`` webhooks, built on the first one (it reads the system's
+    CA bundle, which the ``mockserver`` command keeps from aiohttp's own contexts at start-up)."""
+    return ssl.create_default_context()
+
+
 async def deliver(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> dict[str, Any]:
     """POST ``body`` to ``url`` once; the report: ``status_code`` (or ``None``), ``delivered`` (a 2xx), ``error``.
 
@@ -125,7 +134,13 @@ async def deliver(url: str, body: bytes, headers: dict[str, str], timeout_s: flo
         timeout = aiohttp.ClientTimeout(total=timeout_s)
         async with (
             aiohttp.ClientSession(timeout=timeout, trust_env=False) as session,
-            session.post(url, data=body, headers=headers, allow_redirects=False) as response,
+            session.post(
+                url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                ssl=tls_context() if url[:6].lower() == "https:" else True,
+            ) as response,
         ):
             status = response.status
             await response.read()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
+import pytest
 from openai import AsyncOpenAI, OpenAI
 
 from mockserver.app import ROUTES, LazyHandler
@@ -28,7 +30,7 @@ TIMEOUT = 30.0
 
 #: The server in a child process, with a thread reporting its state on request.
 CHILD = """
-import gc, json, sys, threading
+import gc, json, os, sys, threading
 
 from mockserver.cli import main
 
@@ -41,6 +43,9 @@ def report():
     for _ in sys.stdin:
         state = {"modules": sorted(sys.modules), "frozen": gc.get_freeze_count(), "enabled": gc.isenabled()}
         state["threshold"] = gc.get_threshold()
+        state["ssl_cert_file"] = os.environ.get("SSL_CERT_FILE")
+        connector = sys.modules.get("aiohttp.connector")
+        state["aiohttp_ca_certs"] = connector._SSL_CONTEXT_VERIFIED.cert_store_stats() if connector else None
         state["collections_since_main"] = collections() - before_main
         print(json.dumps(state), flush=True)
 
@@ -90,13 +95,14 @@ class Server:
 
 
 @contextmanager
-def server() -> Iterator[Server]:
+def server(env: dict[str, str] | None = None, *args: str) -> Iterator[Server]:
     process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, "--port", "0", "--log-level", "error"],
+        [sys.executable, "-c", CHILD, "--port", "0", "--log-level", "error", *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
     try:
         assert process.stdout is not None
@@ -129,6 +135,20 @@ def test_start_up_is_frozen_out_of_the_collectors_sight() -> None:
     assert state["frozen"] > 20_000
     assert state["enabled"] is True
     assert state["threshold"] == [20_000, 50, 100]
+
+
+@pytest.mark.parametrize("given", [None, "/etc/ssl/certs/a-bundle-of-the-users.pem"])
+def test_aiohttp_is_imported_without_reading_the_ca_bundle(given: str | None) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SSL_CERT_FILE"}
+    if given is not None:
+        env["SSL_CERT_FILE"] = given
+    # A webhook secret is checked by the webhooks module, which imports aiohttp: the settings come after.
+    with server(env, "--webhook-secret", "whsec_" + "A" * 44) as mock:
+        state = mock.state()
+    # aiohttp's own client contexts, built at its import, hold no certificate: the bundle was not read
+    # (a quarter of start-up); the user's SSL_CERT_FILE, if any, is back for what comes after (webhooks).
+    assert state["aiohttp_ca_certs"] == {"x509": 0, "crl": 0, "x509_ca": 0}
+    assert state["ssl_cert_file"] == given
 
 
 async def _spoken_to(mock: Server) -> dict[str, Any]:

@@ -9,14 +9,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -342,3 +347,80 @@ async def test_the_node_sdk_verifies_the_webhook(mock: MockServer, receiver: Rec
     bad = await asyncio.to_thread(verify, "whsec_" + base64.b64encode(b"wrong").decode())
     assert bad.returncode == 1
     assert "The given webhook signature does not match the expected signature" in bad.stderr
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by the openssl command."""
+    cert, key = directory / "receiver.pem", directory / "receiver.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@contextmanager
+def _command(env: dict[str, str]) -> Iterator[str]:
+    """The ``mockserver`` command as users run it (``python -m mockserver``); its origin."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "--port", "0", "--log-level", "error", "--webhook-secret", SECRET],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line, line + (process.stderr.read() if process.stderr else "")
+        yield "http://127.0.0.1:" + line.split("http://127.0.0.1:")[1].split()[0]
+    finally:
+        process.terminate()
+        process.communicate(timeout=WAIT)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command (apt-get install openssl)")
+async def test_an_https_webhook_is_verified_against_the_users_ca_bundle(tmp_path: Path) -> None:
+    """The command keeps the CA bundle from aiohttp's start-up contexts; an https webhook still verifies
+    the receiver's certificate, against the bundle ``SSL_CERT_FILE`` names (here the receiver's own)."""
+    cert, key = _self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    delivered: list[bytes] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        delivered.append(await request.read())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
+    await site.start()
+    port = runner.addresses[0][1]
+    url = f"https://127.0.0.1:{port}/hook"
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    calls = []
+    try:
+        for bundle in (str(cert), None):  # trusted, then the system's bundle, which does not know it
+            if bundle is None:
+                env.pop("SSL_CERT_FILE")
+            else:
+                env["SSL_CERT_FILE"] = bundle
+            with _command(env) as origin:
+                async with (
+                    aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT)) as http,
+                    http.post(f"{origin}/__mock/calls", json={"webhook_url": url}) as response,
+                ):
+                    assert response.status == 201
+                    calls.append((await response.json())["webhook"])
+    finally:
+        await runner.cleanup()
+    trusted, unknown = calls
+    assert (trusted["delivered"], trusted["status_code"], trusted["error"]) == (True, 200, None)
+    assert json.loads(delivered[0])["type"] == "realtime.call.incoming"
+    assert (unknown["delivered"], unknown["status_code"]) == (False, None)
+    assert "certificate verify failed" in unknown["error"]
+    assert len(delivered) == 1
