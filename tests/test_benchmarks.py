@@ -9,7 +9,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,3 +59,44 @@ def test_the_fixture_benchmark_runs_both_kinds_of_test(tmp_path: Path) -> None:
     assert result["bare"]["tests"] == 5
     assert result["mock"]["tests"] == 5
     assert result["cpu_ratio_median"] > 0
+
+
+def _mint_with(variant: str) -> tuple[bytes, int]:
+    """A mint from ``layers.py --serve VARIANT`` (the mock with layers peeled off), and a 404's status."""
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "layers.py"), "--serve", variant, "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line, line
+        origin = "http://127.0.0.1:" + line.split("http://127.0.0.1:")[1].split()[0]
+        request = urllib.request.Request(
+            origin + "/v1/realtime/client_secrets",
+            data=b'{"session": {"type": "realtime"}}',
+            headers={"Authorization": "Bearer sk-test", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(origin + "/v1/nothing-here", timeout=30)
+        assert json.loads(refused.value.read())["error"]["type"] == "invalid_request_error"
+        return body, refused.value.code
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def test_the_layers_benchmark_peels_what_it_says() -> None:
+    fixed = (ROOT / "benchmarks" / "baseline_body.json").read_bytes()
+    body, status = _mint_with("default")
+    assert json.loads(body)["value"].startswith("ek_")
+    assert body != fixed
+    for variant in ("no mint handler", "no journal or faults", "wrapper only"):
+        body, status = _mint_with(variant)
+        assert body == fixed, variant
+        assert status == 404, variant  # the rest of the mock still serves

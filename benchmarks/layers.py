@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Where a mint's time goes, measured in place: CPU per request of the mock with its layers peeled off.
+
+    python benchmarks/layers.py               # every variant, 3 rounds of 5 s (about 2 minutes; needs wrk)
+    python benchmarks/layers.py --rounds 5 --seconds 5
+    python benchmarks/layers.py --only default
+
+Each variant of the mock runs **at the same time as** the bare aiohttp baseline, both pinned to CPU 0 and
+each loaded by its own ``wrk`` (32 keep-alive connections, minimal realtime body) on CPU 1: the two share
+one core, so whatever the machine is doing hits both alike. Reported per variant: the CPU time (user +
+system, from ``/proc``) each server spent per request, and the baseline's cost over the variant's (1.00x:
+as cheap as bare aiohttp). This is steadier than comparing req/s measured one after the other.
+
+The variants are the default ``mockserver`` with one layer after another replaced by a fixed answer (the
+baseline's body), so the differences between rows are what each layer costs where it runs, with the caches
+as a real load leaves them (several times what the same code costs in a hot loop):
+
+- ``default``: ``mockserver`` as users run it (journal on).
+- ``no mint handler``: the mint's own work (key, ids, plan, secret store, body) replaced by the fixed answer.
+- ``no journal or faults``: also without the OpenAI-surface layer (the journal entry, the fault decision).
+- ``wrapper only``: the endpoint wrapper answers at once (routing and aiohttp only): the floor.
+
+The variants are made by this script (``--serve VARIANT``), which patches the mock before starting it
+with the ``mockserver`` command's own ``main``; the mock itself has no switch for them. Written to
+``benchmarks/results/layers.json`` (``--json``). Everything binds 127.0.0.1; every load is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from run import AUTH, BASELINE, MINIMAL, MINT, ROOT, Target, pinned, running  # noqa: E402 - not a package
+
+BODY = (HERE / "baseline_body.json").read_bytes()
+VARIANTS = ("default", "no mint handler", "no journal or faults", "wrapper only")
+
+
+def serve(variant: str, argv: list[str]) -> int:
+    """Run the mock with ``variant``'s layers replaced by the fixed answer (before its routes are built)."""
+    from aiohttp import web  # noqa: PLC0415
+
+    from mockserver import middleware  # noqa: PLC0415
+    from mockserver.handlers import openai  # noqa: PLC0415
+
+    # What is patched must exist, or a renamed function would leave a variant measuring the default.
+    for module, name in ((openai, "create_client_secret"), (middleware, "_surface"), (middleware, "_serve")):
+        if not callable(getattr(module, name, None)):
+            raise SystemExit(f"layers.py: {module.__name__}.{name} is gone; update the variants")
+
+    async def fixed(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        return web.Response(body=BODY, content_type="application/json")
+
+    if variant in ("no mint handler", "no journal or faults"):
+        openai.create_client_secret = fixed  # type: ignore[assignment]
+    if variant == "no journal or faults":
+
+        async def surface(request: web.Request, state: Any, handler: Any, started: float) -> web.StreamResponse:
+            return await handler(request)
+
+        middleware._surface = surface  # type: ignore[assignment]
+    if variant == "wrapper only":
+        original = middleware._serve
+
+        async def wrapper(request: web.Request, **route: Any) -> web.StreamResponse:
+            if request.path == MINT:
+                return await fixed(request)
+            return await original(request, **route)
+
+        middleware._serve = wrapper  # type: ignore[assignment]
+    from mockserver.cli import main  # noqa: PLC0415 - after the patches
+
+    return main(argv)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks of 10 ms
+
+
+def wrk_process(port: int, seconds: float, script: str) -> subprocess.Popen[str]:
+    command = ["wrk", "-t1", "-c32", f"-d{seconds:g}s", "-s", script, f"http://127.0.0.1:{port}{MINT}"]
+    return subprocess.Popen(pinned(1, command), stdout=subprocess.PIPE, text=True)
+
+
+def requests_done(process: subprocess.Popen[str], seconds: float) -> int:
+    output, _ = process.communicate(timeout=seconds + 30)
+    for line in output.splitlines():
+        if "requests in" in line:
+            return int(line.split()[0])
+    raise RuntimeError(f"wrk printed no request count:\n{output}")
+
+
+def side_by_side(variant: str, rounds: int, seconds: float, script: str) -> dict[str, Any]:
+    """``rounds`` loads of the baseline and the variant at once, sharing CPU 0."""
+    target = Target(variant, (sys.executable, str(HERE / "layers.py"), "--serve", variant))
+    ratios, base_us, mock_us = [], [], []
+    with running(BASELINE) as (base, base_port, _), running(target) as (mock, mock_port, _):
+        for _ in range(rounds):
+            before = cpu_seconds(base.pid), cpu_seconds(mock.pid)
+            loads = wrk_process(base_port, seconds, script), wrk_process(mock_port, seconds, script)
+            done = [requests_done(load, seconds) for load in loads]
+            after = cpu_seconds(base.pid), cpu_seconds(mock.pid)
+            base_cost = (after[0] - before[0]) / done[0] * 1e6
+            mock_cost = (after[1] - before[1]) / done[1] * 1e6
+            base_us.append(base_cost)
+            mock_us.append(mock_cost)
+            ratios.append(base_cost / mock_cost)
+    return {
+        "variant": variant,
+        "baseline_us_per_request": round(statistics.median(base_us), 1),
+        "mock_us_per_request": round(statistics.median(mock_us), 1),
+        "baseline_over_mock": round(statistics.median(ratios), 3),
+        "rounds": [round(r, 3) for r in ratios],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3, help="loads per variant (default 3)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each load (default 5)")
+    parser.add_argument("--only", action="append", choices=VARIANTS, help="measure only these variants")
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "layers.json")
+    parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args(argv)
+    if args.serve:
+        return serve(args.serve, rest)
+    if shutil.which("wrk") is None:
+        print("skipped: wrk not found (apt-get install wrk)")
+        return 0
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(
+            f'wrk.method = "POST"\nwrk.body = {json.dumps(MINIMAL.decode())}\n'
+            f'wrk.headers["Authorization"] = "{AUTH}"\nwrk.headers["Content-Type"] = "application/json"\n'
+        )
+    try:
+        results = [side_by_side(v, args.rounds, args.seconds, handle.name) for v in args.only or VARIANTS]
+    finally:
+        Path(handle.name).unlink()
+    print(f"{'variant':<24} {'baseline us/req':>16} {'mock us/req':>12} {'baseline/mock':>14}   rounds")
+    for row in results:
+        rounds = " ".join(f"{r:.2f}" for r in row["rounds"])
+        print(
+            f"{row['variant']:<24} {row['baseline_us_per_request']:>16} {row['mock_us_per_request']:>12} "
+            f"{row['baseline_over_mock']:>13.2f}x   {rounds}"
+        )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"tree": str(ROOT), "results": results}, indent=2) + "\n")
+    print(
+        f"(both servers on CPU 0 at once, a wrk each on CPU 1, -c32, {args.seconds:g} s x {args.rounds}; {args.json})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
