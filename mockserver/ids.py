@@ -111,7 +111,7 @@ class IdFactory:
 
     def request_id(self) -> str:
         """``req_`` + 32 lowercase hex."""
-        return "req_" + self._requests.getrandbits(128).to_bytes(16, "big").hex()
+        return f"req_{self._requests.getrandbits(128):032x}"
 
     def call_id(self) -> str:
         """``rtc_`` + 32 lowercase hex, as WebRTC and SIP call ids are (SESSION_TRUTH §1)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections import deque
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .errors import mask_key
@@ -46,6 +47,9 @@ def _masked_protocol(protocol: str) -> str:
     if not protocol.startswith(SUBPROTOCOL_KEY_PREFIX):
         return protocol
     return SUBPROTOCOL_KEY_PREFIX + mask_authorization(protocol[len(SUBPROTOCOL_KEY_PREFIX) :])
+
+
+_NO_LIVE: Mapping[str, Callable[[], Any]] = MappingProxyType({})
 
 
 class JournalEntry:
@@ -114,8 +118,9 @@ class JournalEntry:
         self.duration_ms = duration_ms
         self.client_disconnected = False
         self.extra: dict[str, Any] = {}
-        #: Values worked out when the entry is read (a WebSocket's events, while it is still open).
-        self.live: dict[str, Callable[[], Any]] = {}
+        #: Values worked out when the entry is read (a WebSocket's events, while it is still open); most
+        #: entries have none and share one empty mapping.
+        self.live: Mapping[str, Callable[[], Any]] = _NO_LIVE
         #: Set once the entry is in the journal (a WebSocket's entry goes in when the upgrade is answered).
         self.journaled = False
 
@@ -140,7 +145,7 @@ class JournalEntry:
         copied = copy.copy(self)
         copied.extra = copy.deepcopy({**self.extra, **{key: read() for key, read in self.live.items()}})
         copied.body = copy.deepcopy(self.body)
-        copied.live = {}
+        copied.live = _NO_LIVE
         return copied
 
     def __getstate__(self) -> dict[str, Any]:

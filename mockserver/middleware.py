@@ -151,7 +151,10 @@ async def _serve(
 
 def _refuse_compressed_body(request: web.Request) -> None:
     """The SDKs never compress request bodies; a compressed one gets a clear 415 and a closed connection."""
-    encoding = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
+    encoding = request.headers.get(hdrs.CONTENT_ENCODING)
+    if encoding is None:
+        return
+    encoding = encoding.strip().lower()
     if encoding and encoding != "identity":
         error = OpenAIError(
             415,

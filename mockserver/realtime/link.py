@@ -52,8 +52,7 @@ class EventLink:
         if entry is not None and state.journal.enabled:
             log = self.log = EventLog(state.event_budget)
             # Read when the journal is listed, so an open connection shows its events as they happen.
-            entry.live["events"] = log.events
-            entry.live["events_dropped"] = lambda: log.dropped
+            entry.live = {"events": log.events, "events_dropped": lambda: log.dropped}
 
     async def send(self, event: dict[str, Any]) -> None:
         """Send one server event; concurrent senders (responses, the receive loop, media) keep their order."""
