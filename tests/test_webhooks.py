@@ -9,16 +9,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import re
 import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -37,6 +34,7 @@ from mockserver.settings import Settings, SettingsError
 from mockserver.testing import MockServer
 from mockserver.webhooks import generated_secret, host_allowed, sign
 from tests.helpers import FIXTURES
+from tests.test_cli import running
 from tests.test_examples import NODE_EXAMPLE, ensure_node_dependencies
 
 SECRET = "whsec_" + base64.b64encode(b"a test signing key of 32 bytes!!").decode()
@@ -349,9 +347,9 @@ async def test_the_node_sdk_verifies_the_webhook(mock: MockServer, receiver: Rec
     assert "The given webhook signature does not match the expected signature" in bad.stderr
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
+def _self_signed(directory: Path, name: str) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 and its key, made by the openssl command."""
-    cert, key = directory / "receiver.pem", directory / "receiver.key"
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
          "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
@@ -360,31 +358,12 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-@contextmanager
-def _command(env: dict[str, str]) -> Iterator[str]:
-    """The ``mockserver`` command as users run it (``python -m mockserver``); its origin."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mockserver", "--port", "0", "--log-level", "error", "--webhook-secret", SECRET],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert "listening on http://127.0.0.1:" in line, line + (process.stderr.read() if process.stderr else "")
-        yield "http://127.0.0.1:" + line.split("http://127.0.0.1:")[1].split()[0]
-    finally:
-        process.terminate()
-        process.communicate(timeout=WAIT)
-
-
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command (apt-get install openssl)")
 async def test_an_https_webhook_is_verified_against_the_users_ca_bundle(tmp_path: Path) -> None:
     """The command keeps the CA bundle from aiohttp's start-up contexts; an https webhook still verifies
-    the receiver's certificate, against the bundle ``SSL_CERT_FILE`` names (here the receiver's own)."""
-    cert, key = _self_signed(tmp_path)
+    the receiver's certificate, against the bundle ``SSL_CERT_FILE`` names."""
+    cert, key = _self_signed(tmp_path, "receiver")
+    other, _ = _self_signed(tmp_path, "someone-else")
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert, key)
     delivered: list[bytes] = []
@@ -399,20 +378,17 @@ async def test_an_https_webhook_is_verified_against_the_users_ca_bundle(tmp_path
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
-    port = runner.addresses[0][1]
-    url = f"https://127.0.0.1:{port}/hook"
-    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    url = f"https://127.0.0.1:{runner.addresses[0][1]}/hook"
     calls = []
     try:
-        for bundle in (str(cert), None):  # trusted, then the system's bundle, which does not know it
-            if bundle is None:
-                env.pop("SSL_CERT_FILE")
-            else:
-                env["SSL_CERT_FILE"] = bundle
-            with _command(env) as origin:
+        for bundle in (cert, other):  # the receiver's own certificate trusted, then a bundle that lacks it
+            with running("--log-level", "error", "--webhook-secret", SECRET, env={"SSL_CERT_FILE": str(bundle)}) as (
+                _,
+                port,
+            ):
                 async with (
                     aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT)) as http,
-                    http.post(f"{origin}/__mock/calls", json={"webhook_url": url}) as response,
+                    http.post(f"http://127.0.0.1:{port}/__mock/calls", json={"webhook_url": url}) as response,
                 ):
                     assert response.status == 201
                     calls.append((await response.json())["webhook"])
