@@ -30,16 +30,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import AUTH, BASELINE, MINIMAL, MINT, ROOT, Target, pinned, running  # noqa: E402 - not a package
+from run import MINT, ROOT, Target, side_by_side, wrk_script  # noqa: E402 - not a package
 
 BODY = (HERE / "baseline_body.json").read_bytes()
 VARIANTS = ("default", "no mint handler", "no journal or faults", "wrapper only")
@@ -83,48 +80,6 @@ def serve(variant: str, argv: list[str]) -> int:
     return main(argv)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks of 10 ms
-
-
-def wrk_process(port: int, seconds: float, script: str) -> subprocess.Popen[str]:
-    command = ["wrk", "-t1", "-c32", f"-d{seconds:g}s", "-s", script, f"http://127.0.0.1:{port}{MINT}"]
-    return subprocess.Popen(pinned(1, command), stdout=subprocess.PIPE, text=True)
-
-
-def requests_done(process: subprocess.Popen[str], seconds: float) -> int:
-    output, _ = process.communicate(timeout=seconds + 30)
-    for line in output.splitlines():
-        if "requests in" in line:
-            return int(line.split()[0])
-    raise RuntimeError(f"wrk printed no request count:\n{output}")
-
-
-def side_by_side(variant: str, rounds: int, seconds: float, script: str) -> dict[str, Any]:
-    """``rounds`` loads of the baseline and the variant at once, sharing CPU 0."""
-    target = Target(variant, (sys.executable, str(HERE / "layers.py"), "--serve", variant))
-    ratios, base_us, mock_us = [], [], []
-    with running(BASELINE) as (base, base_port, _), running(target) as (mock, mock_port, _):
-        for _ in range(rounds):
-            before = cpu_seconds(base.pid), cpu_seconds(mock.pid)
-            loads = wrk_process(base_port, seconds, script), wrk_process(mock_port, seconds, script)
-            done = [requests_done(load, seconds) for load in loads]
-            after = cpu_seconds(base.pid), cpu_seconds(mock.pid)
-            base_cost = (after[0] - before[0]) / done[0] * 1e6
-            mock_cost = (after[1] - before[1]) / done[1] * 1e6
-            base_us.append(base_cost)
-            mock_us.append(mock_cost)
-            ratios.append(base_cost / mock_cost)
-    return {
-        "variant": variant,
-        "baseline_us_per_request": round(statistics.median(base_us), 1),
-        "mock_us_per_request": round(statistics.median(mock_us), 1),
-        "baseline_over_mock": round(statistics.median(ratios), 3),
-        "rounds": [round(r, 3) for r in ratios],
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="loads per variant (default 3)")
@@ -138,15 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("skipped: wrk not found (apt-get install wrk)")
         return 0
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(
-            f'wrk.method = "POST"\nwrk.body = {json.dumps(MINIMAL.decode())}\n'
-            f'wrk.headers["Authorization"] = "{AUTH}"\nwrk.headers["Content-Type"] = "application/json"\n'
-        )
-    try:
-        results = [side_by_side(v, args.rounds, args.seconds, handle.name) for v in args.only or VARIANTS]
-    finally:
-        Path(handle.name).unlink()
+    results = []
+    with wrk_script() as script:
+        for variant in args.only or VARIANTS:
+            target = Target(variant, (sys.executable, str(HERE / "layers.py"), "--serve", variant))
+            results.append({"variant": variant, **side_by_side(target, args.rounds, args.seconds, script)})
     print(f"{'variant':<24} {'baseline us/req':>16} {'mock us/req':>12} {'baseline/mock':>14}   rounds")
     for row in results:
         rounds = " ".join(f"{r:.2f}" for r in row["rounds"])

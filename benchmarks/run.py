@@ -7,7 +7,9 @@
     python benchmarks/run.py --prism         # also Prism on the official spec (needs npm; not in CI)
     python benchmarks/run.py --million       # memory over one million mints (several minutes)
 
-The main row is ``mockserver`` with its defaults (journal on, nothing else set); each optional layer
+The main row is ``mockserver`` with its defaults (journal on, nothing else set), one after the other with the
+baseline and then side by side with it on one core (both loaded at once: CPU per request, steady where
+one-after-the-other ratios drift with the machine); each optional layer
 (journal off, injected latency, fault rules that match nothing, scoped requests) is its own row, with its
 ratio to the baseline and to the default. Servers are pinned to CPU 0 and the load generator (wrk, or a
 bounded Python fallback) to CPU 1 when the machine has two cores. Every load loop is bounded in time;
@@ -220,6 +222,65 @@ def wrk(port: int, body: bytes, connections: int, duration: float, headers: dict
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", output, re.MULTILINE))
     return Load(rps, _ms(percentiles.get("50", "")), _ms(percentiles.get("99", "")), requests,
                 int(non_2xx.group(1)) if non_2xx else 0, "wrk")  # fmt: skip
+
+
+@contextmanager
+def wrk_script(body: bytes = MINIMAL) -> Iterator[str]:
+    """A wrk script POSTing ``body`` with the mint's headers (removed afterwards)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(
+            f'wrk.method = "POST"\nwrk.body = {json.dumps(body.decode())}\n'
+            f'wrk.headers["Authorization"] = "{AUTH}"\nwrk.headers["Content-Type"] = "application/json"\n'
+        )
+    try:
+        yield handle.name
+    finally:
+        os.unlink(handle.name)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (``/proc``, in clock ticks of 10 ms)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100
+
+
+def _requests_done(process: subprocess.Popen[str], seconds: float) -> int:
+    output, _ = process.communicate(timeout=seconds + 30)
+    match = re.search(r"(\d+) requests in", output)
+    if match is None:
+        raise RuntimeError(f"wrk printed no request count:\n{output}")
+    return int(match.group(1))
+
+
+def side_by_side(target: Target, rounds: int, seconds: float, script: str) -> dict[str, Any]:
+    """``target`` and the baseline loaded at the same time, both on CPU 0 (a wrk each, -c32, on CPU 1):
+    the CPU each spends per request, and the baseline's over the target's. Sharing one core, both see the
+    same machine, so the ratio holds still where one-after-the-other req/s ratios drift."""
+    ratios, base_us, target_us = [], [], []
+    with running(BASELINE) as (base, base_port, _), running(target) as (mock, mock_port, _):
+        for _ in range(rounds):
+            before = cpu_seconds(base.pid), cpu_seconds(mock.pid)
+            loads = [
+                subprocess.Popen(
+                    pinned(
+                        1, ["wrk", "-t1", "-c32", f"-d{seconds:g}s", "-s", script, f"http://127.0.0.1:{port}{MINT}"]
+                    ),
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                for port in (base_port, mock_port)
+            ]
+            done = [_requests_done(load, seconds) for load in loads]
+            after = cpu_seconds(base.pid), cpu_seconds(mock.pid)
+            base_us.append((after[0] - before[0]) / done[0] * 1e6)
+            target_us.append((after[1] - before[1]) / done[1] * 1e6)
+            ratios.append(base_us[-1] / target_us[-1])
+    return {
+        "baseline_us_per_request": round(statistics.median(base_us), 1),
+        "mock_us_per_request": round(statistics.median(target_us), 1),
+        "baseline_over_mock": round(statistics.median(ratios), 3),
+        "rounds": [round(r, 3) for r in ratios],
+    }
 
 
 async def _python_load(
@@ -468,6 +529,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"default row, run {entry['run']}: {entry['rps']:.0f} req/s vs baseline {entry['baseline_rps']:.0f}"
             f" = {entry['ratio']:.2f}x, p99 {entry['p99_ms']:.2f} ms (baseline {entry['baseline_p99_ms']:.2f})"
+        )
+    if shutil.which("wrk") and not args.quick:
+        # The same comparison, steady under a drifting machine: both servers at once on one core.
+        with wrk_script() as script:
+            both = result["side_by_side"] = side_by_side(default, 3, duration, script)
+        print(
+            f"default side by side with the baseline on one core: {both['baseline_over_mock']:.2f}x the baseline's"
+            f" CPU per request ({both['mock_us_per_request']} vs {both['baseline_us_per_request']} µs; rounds "
+            + " ".join(f"{r:.2f}" for r in both["rounds"])
+            + ")"
         )
     if args.million:
         result["million"] = million(duration_cap=600)

@@ -151,7 +151,9 @@ class JournalEntry:
     def __getstate__(self) -> dict[str, Any]:
         # What copy and pickle take: the masked headers only, never the ones received.
         self.headers  # noqa: B018 - masks them
-        return {name: getattr(self, name) for name in self.__slots__}
+        state = {name: getattr(self, name) for name in self.__slots__}
+        state["live"] = dict(self.live)  # a plain dict (the shared empty one is a read-only proxy)
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
