@@ -426,6 +426,19 @@ async def scripted_session(server: Replica, minted_on: Replica, scope: str | Non
         yield connection
 
 
+@asynccontextmanager
+async def raw_session(server: Replica, key: str) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+    """A Realtime WebSocket on ``server`` with ``key``, over aiohttp (to see its close code), once created."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(
+            f"ws://127.0.0.1:{server.port}/v1/realtime?model={MODEL}", headers={"Authorization": f"Bearer {key}"}
+        ) as ws,
+    ):
+        assert (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "session.created"
+        yield ws
+
+
 async def answer(connection: Any, text: str) -> str:
     """The user types ``text``; what the assistant's text reply says."""
     item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
@@ -547,15 +560,7 @@ async def test_clearing_scripts_on_one_replica_clears_them_for_the_other(replica
 async def test_a_session_whose_script_cannot_be_read_gets_an_error_event_and_a_1011_close() -> None:
     with redis_server() as server, replica("--store", server.url(0)) as a:
         a.http.post("/__mock/replies", json={"text": "Never heard.", "times": None})
-        key = a.mint(output_modalities=["text"]).json()["value"]
-        async with (
-            aiohttp.ClientSession() as http,
-            http.ws_connect(
-                f"ws://127.0.0.1:{a.port}/v1/realtime?model={MODEL}",
-                headers={"Authorization": f"Bearer {key}"},
-            ) as ws,
-        ):
-            assert (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "session.created"
+        async with raw_session(a, a.mint(output_modalities=["text"]).json()["value"]) as ws:
             server.stop()
             started = time.monotonic()
             await ws.send_json({"type": "response.create"})
@@ -576,14 +581,7 @@ async def test_a_session_working_on_its_own_when_the_store_is_lost_gets_an_error
     with redis_server() as server, replica("--store", server.url(0)) as a:
         turn_detection = {"type": "server_vad", "idle_timeout_ms": 5000}
         key = a.mint(output_modalities=["text"], audio={"input": {"turn_detection": turn_detection}}).json()["value"]
-        async with (
-            aiohttp.ClientSession() as http,
-            http.ws_connect(
-                f"ws://127.0.0.1:{a.port}/v1/realtime?model={MODEL}",
-                headers={"Authorization": f"Bearer {key}"},
-            ) as ws,
-        ):
-            assert (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "session.created"
+        async with raw_session(a, key) as ws:
             await ws.send_json({"type": "response.create"})
             while (await asyncio.wait_for(ws.receive_json(), 10))["type"] != "response.done":
                 pass
