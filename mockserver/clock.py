@@ -31,8 +31,7 @@ class Clock:
         return self._start if self._start is not None else self._source()
 
     def now(self) -> float:
-        # ``_base()`` written out: read twice a mint, and a call is most of its cost.
-        return (self._start if self._start is not None else self._source()) + self.offset
+        return self._base() + self.offset
 
     def advance(self, seconds: float) -> float:
         """Move the clock forward; returns the new time. Time never runs backwards: ``ValueError``."""
