@@ -202,36 +202,28 @@ def _ms(text: str) -> float:
 
 
 def wrk(port: int, body: bytes, connections: int, duration: float, headers: dict[str, str], path: str) -> Load:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body.decode())}"]
-        for name, value in {"Authorization": AUTH, "Content-Type": "application/json", **headers}.items():
-            lines.append(f'wrk.headers["{name}"] = "{value}"')
-        script.write("\n".join(lines) + "\n")
-    try:
+    with wrk_script(body, headers) as script:
         command = pinned(
             1,
-            ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", "-s", script.name,
+            ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", "-s", script,
              f"http://127.0.0.1:{port}{path}"],
         )  # fmt: skip
         output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30, check=True).stdout
-    finally:
-        os.unlink(script.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", output, re.MULTILINE))
-    return Load(rps, _ms(percentiles.get("50", "")), _ms(percentiles.get("99", "")), requests,
+    return Load(rps, _ms(percentiles.get("50", "")), _ms(percentiles.get("99", "")), _requests_in(output),
                 int(non_2xx.group(1)) if non_2xx else 0, "wrk")  # fmt: skip
 
 
 @contextmanager
-def wrk_script(body: bytes = MINIMAL) -> Iterator[str]:
-    """A wrk script POSTing ``body`` with the mint's headers (removed afterwards)."""
+def wrk_script(body: bytes = MINIMAL, headers: dict[str, str] | None = None) -> Iterator[str]:
+    """A wrk script POSTing ``body`` with the mint's headers and ``headers`` (removed afterwards)."""
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body.decode())}"]
+    for name, value in {"Authorization": AUTH, "Content-Type": "application/json", **(headers or {})}.items():
+        lines.append(f'wrk.headers["{name}"] = "{value}"')
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(
-            f'wrk.method = "POST"\nwrk.body = {json.dumps(body.decode())}\n'
-            f'wrk.headers["Authorization"] = "{AUTH}"\nwrk.headers["Content-Type"] = "application/json"\n'
-        )
+        handle.write("\n".join(lines) + "\n")
     try:
         yield handle.name
     finally:
@@ -244,8 +236,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / 100
 
 
-def _requests_done(process: subprocess.Popen[str], seconds: float) -> int:
-    output, _ = process.communicate(timeout=seconds + 30)
+def _requests_in(output: str) -> int:
+    """The request count wrk printed."""
     match = re.search(r"(\d+) requests in", output)
     if match is None:
         raise RuntimeError(f"wrk printed no request count:\n{output}")
@@ -270,7 +262,7 @@ def side_by_side(target: Target, rounds: int, seconds: float, script: str) -> di
                 )
                 for port in (base_port, mock_port)
             ]
-            done = [_requests_done(load, seconds) for load in loads]
+            done = [_requests_in(load.communicate(timeout=seconds + 30)[0]) for load in loads]
             after = cpu_seconds(base.pid), cpu_seconds(mock.pid)
             base_us.append((after[0] - before[0]) / done[0] * 1e6)
             target_us.append((after[1] - before[1]) / done[1] * 1e6)
