@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from .errors import OpenAIError
-from .faults import FaultRuleSpec
 from .schemas.validation import validate_model
 from .settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from .fault_specs import FaultRuleSpec
     from .realtime.reply_specs import ReplyRuleSpec
 
 __all__ = ["BUNDLED", "Scenario", "load_scenario", "with_scenario"]
@@ -67,6 +67,7 @@ def _read(reference: str) -> tuple[str, str]:
 def load_scenario(reference: str) -> Scenario:
     """Read and check a scenario; any problem is one ``SettingsError`` line."""
     # Built when a scenario is named, not by every server.
+    from .fault_specs import FaultRuleSpec  # noqa: PLC0415 - rule models are built when a scenario has rules
     from .realtime.reply_specs import ReplyRuleSpec, TranscriptsSpec  # noqa: PLC0415
 
     name, text = _read(reference)

@@ -14,19 +14,20 @@ from multidict import CIMultiDict
 
 from .calls import CallRegistry
 from .clock import Clock
-from .faults import FaultPlan, FaultRuleSpec
+from .faults import FaultPlan
 from .identity import make_identity
 from .ids import IdFactory
 from .journal import RequestJournal
 from .plans import PROCESS_PLANS, PlanCache
 from .realtime.recording import EventBudget
-from .realtime.replies import Scripts
 from .secrets import SecretStore
 from .settings import Settings
 from .store import Store, open_store
 from .webhooks import generated_secret
 
 if TYPE_CHECKING:
+    from .fault_specs import FaultRuleSpec
+    from .realtime.replies import Scripts
     from .realtime.reply_specs import ReplyRuleSpec
 
 __all__ = ["MAX_CALLS", "OPENAI_VERSION", "MockState"]
@@ -51,8 +52,9 @@ class MockState:
     #: Where the shared part lives (secrets, fault rules, journal, clock): memory, or Redis.
     store: Store
     scenario_faults: tuple[FaultRuleSpec, ...] = ()
-    #: Reply rules and transcripts of Realtime sessions (a scenario's included).
-    scripts: Scripts = field(default_factory=Scripts)
+    #: A scenario's reply rules and transcripts: ``scripts`` starts with them.
+    scenario_replies: tuple[ReplyRuleSpec, ...] = ()
+    scenario_transcripts: tuple[str, ...] = ()
     plans: PlanCache = field(default_factory=lambda: PROCESS_PLANS)
     #: Realtime calls by id: SIP calls rung through ``POST /__mock/calls``, WebRTC calls set up with SDP.
     calls: CallRegistry = field(default_factory=lambda: CallRegistry(MAX_CALLS))
@@ -75,6 +77,15 @@ class MockState:
     connections_opened: int = 0
     #: What else ends with the server (the live WebRTC calls), called in order by :meth:`stop`.
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _scripts: Scripts | None = field(default=None, repr=False)
+
+    @property
+    def scripts(self) -> Scripts:
+        """Reply rules and transcripts of Realtime sessions (a scenario's included), made on first use: a server
+        that only mints never imports the scripting modules (``realtime/replies.py``, ``realtime/script.py``)."""
+        if self._scripts is None:
+            self._scripts = self.store.scripts(self.scenario_replies, self.scenario_transcripts)
+        return self._scripts
 
     @classmethod
     def create(
@@ -103,7 +114,8 @@ class MockState:
             store=store,
             scenario_faults=scenario_faults,
             webhook_secret=settings.webhook_secret or generated_secret(seed),
-            scripts=store.scripts(scenario_replies, scenario_transcripts),
+            scenario_replies=scenario_replies,
+            scenario_transcripts=scenario_transcripts,
         )
         state.identity = make_identity(seed)
         state.static_headers = CIMultiDict(

@@ -32,7 +32,8 @@ from .app import create_app
 from .calls import Call
 from .errors import OpenAIError
 from .failures import describe_near_misses, describe_requests, describe_secrets, shorten
-from .faults import FaultRule, FaultRuleSpec
+from .fault_specs import FaultRuleSpec
+from .faults import FaultRule
 from .journal import JournalEntry
 from .keys import STATE
 from .realtime.replies import ReplyRule

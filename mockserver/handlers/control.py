@@ -15,7 +15,6 @@ from pydantic import model_validator
 from .._version import __version__
 from ..body import dump_json, parse_json, parse_json_object
 from ..errors import OpenAIError
-from ..faults import FaultRuleSpec
 from ..keys import STATE
 from ..middleware import scope_of
 from ..presets import PRESETS
@@ -142,6 +141,8 @@ async def clear_requests(request: web.Request) -> web.Response:
 
 async def add_faults(request: web.Request) -> web.Response:
     """One rule (an object) or several in order (an array); answers with what was added."""
+    from ..fault_specs import FaultRuleSpec  # noqa: PLC0415 - built on the first rule, not at start-up
+
     state = request.app[STATE]
     raw = await request.read()
     scope = _scope(request)

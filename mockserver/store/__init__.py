@@ -20,7 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 from ..errors import OpenAIError
 
 if TYPE_CHECKING:
-    from ..faults import Decision, FaultRule, FaultRuleSpec, RequestFacts
+    from ..fault_specs import FaultRuleSpec
+    from ..faults import Decision, FaultRule, RequestFacts
     from ..journal import JournalEntry
     from ..realtime.replies import Scripts
     from ..realtime.reply_specs import ReplyRuleSpec

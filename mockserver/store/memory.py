@@ -13,7 +13,8 @@ from ..secrets import SESSIONS_PER_SECRET
 from . import Store
 
 if TYPE_CHECKING:
-    from ..faults import Decision, FaultRule, FaultRuleSpec, RequestFacts
+    from ..fault_specs import FaultRuleSpec
+    from ..faults import Decision, FaultRule, RequestFacts
     from ..journal import JournalEntry
     from ..secrets import ClientSecret
     from ..state import MockState

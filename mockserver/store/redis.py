@@ -32,12 +32,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from ..faults import MAX_FAULT_RULES, Decision, FaultRule, FaultRuleSpec, RequestFacts, decision_of
+from ..faults import MAX_FAULT_RULES, Decision, FaultRule, RequestFacts, decision_of
 from ..realtime.replies import Scripts
 from ..secrets import SESSIONS_PER_SECRET, ClientSecret
 from . import STORE_TIMEOUT, Store, StoreUnavailableError, StoreUnreachableError, display_url
 
 if TYPE_CHECKING:
+    from ..fault_specs import FaultRuleSpec
     from ..journal import JournalEntry
     from ..realtime.reply_specs import ReplyRuleSpec
     from ..state import MockState
