@@ -14,7 +14,6 @@ from .keys import CALL_SESSIONS, STATE, WEBRTC_CALLS
 from .realtime.call_sessions import CallSessions
 from .realtime.webrtc import WebRTCCalls
 from .routing import RouteTable
-from .scenario import with_scenario
 from .settings import Settings
 from .state import MockState
 
@@ -122,7 +121,11 @@ def create_app(
     it cannot be read). The store is connected when the app starts (``StoreUnreachableError``
     when it cannot be); ``worker`` (with ``--workers``) is sent as ``x-mock-worker``.
     """
-    settings, scenario = with_scenario(settings or Settings())
+    settings, scenario = settings or Settings(), None
+    if settings.scenario is not None:
+        from .scenario import with_scenario  # noqa: PLC0415 - read only when a scenario is named
+
+        settings, scenario = with_scenario(settings)
     app = web.Application(client_max_size=settings.max_body_bytes)
     if scenario is None:
         state = app[STATE] = MockState.create(settings, clock, worker=worker)

@@ -73,6 +73,7 @@ NOT_FOR_A_MINT = (
     "mockserver.handlers.sip",
     "mockserver.openapi",
     "mockserver.fault_specs",
+    "mockserver.scenario",
     "mockserver.realtime.replies",
     "mockserver.realtime.script",
     "mockserver.schemas.translation",
