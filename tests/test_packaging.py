@@ -60,3 +60,36 @@ def test_demo_extra_is_what_the_demo_imports_and_no_more() -> None:
     assert extra == needed - core == {"openai"}
     # The page is one self-contained file (tests/test_examples.py checks it loads nothing from elsewhere).
     assert sorted(path.name for path in (ROOT / "examples" / "static").iterdir()) == ["index.html"]
+
+
+#: The package's modules that belong to an extra (imported only when it is installed), and that extra.
+_EXTRA_MODULES = {
+    "mockserver/pytest_plugin.py": "pytest",
+    "mockserver/store/redis.py": "redis",
+    "mockserver/store/redis_scripts.py": "redis",
+    "mockserver/realtime/ice.py": "webrtc",
+    "mockserver/realtime/media.py": "webrtc",
+    "mockserver/realtime/peer.py": "webrtc",
+}
+
+
+def _declared(requirements: list[str]) -> set[str]:
+    return {canonicalize_name(Requirement(text).name) for text in requirements}
+
+
+def test_every_distribution_the_package_imports_is_declared_where_it_is_imported() -> None:
+    # Declared directly, not merely present because something else depends on it: a module imported by the
+    # core install comes with the core dependencies, one of an extra's modules with the core's or that extra's.
+    distributions = importlib.metadata.packages_distributions()
+    core = _declared(PYPROJECT["project"]["dependencies"])
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    undeclared = {}
+    for path in sorted((ROOT / "mockserver").rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        allowed = core | (_declared(extras[_EXTRA_MODULES[relative]]) if relative in _EXTRA_MODULES else set())
+        needed = {canonicalize_name(distributions[name][0]) for name in _third_party_imports(relative)}
+        if needed - allowed:
+            undeclared[relative] = sorted(needed - allowed)
+    assert undeclared == {}
+    # The extras' modules are where the map says (a moved module would otherwise be checked against the core).
+    assert all((ROOT / relative).is_file() for relative in _EXTRA_MODULES)
