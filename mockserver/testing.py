@@ -113,11 +113,12 @@ class MockServer:
 
     def __init__(self, settings: Settings | None = None, *, scope: str | None = None, **overrides: Any) -> None:
         if settings is None:
-            overrides.setdefault("port", 0)
-            settings = Settings()
-        # Only what was set explicitly is carried over, so a scenario can still fill the rest.
-        explicit = settings.model_dump(include=settings.model_fields_set)
-        self.settings = Settings.model_validate({**explicit, **overrides}) if overrides else settings
+            # A free port unless one is given: one validation (a fixture makes a handle per test).
+            self.settings = Settings.model_validate({"port": 0, **overrides})
+        else:
+            # Only what was set explicitly is carried over, so a scenario can still fill the rest.
+            explicit = settings.model_dump(include=settings.model_fields_set)
+            self.settings = Settings.model_validate({**explicit, **overrides}) if overrides else settings
         self.scope = scope
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
