@@ -69,10 +69,11 @@ def serve(variant: str, argv: list[str]) -> int:
     if variant == "wrapper only":
         original = middleware._serve
 
-        async def wrapper(request: web.Request, **route: Any) -> web.StreamResponse:
+        async def wrapper(*route: Any) -> web.StreamResponse:
+            request = route[-1]  # after the route's bound arguments (methods, missing, control)
             if request.path == MINT:
                 return await fixed(request)
-            return await original(request, **route)
+            return await original(*route)
 
         middleware._serve = wrapper  # type: ignore[assignment]
     from mockserver.cli import main  # noqa: PLC0415 - after the patches

@@ -70,16 +70,16 @@ def endpoint(path: str, methods: Mapping[str, Handler] | None) -> Handler:
     """
     if methods is None:
         # The catch-all serves any path: each request's own path says which surface it is on.
-        return functools.partial(_serve, methods={}, missing=invalid_url, control=None)
-    return functools.partial(_serve, methods=methods, missing=invalid_method, control=path.startswith(CONTROL_PREFIX))
+        return functools.partial(_serve, {}, invalid_url, None)
+    # Bound positionally: a partial's keywords are copied into a new dict on every call.
+    return functools.partial(_serve, methods, invalid_method, path.startswith(CONTROL_PREFIX))
 
 
 async def _serve(
-    request: web.Request,
-    *,
     methods: Mapping[str, Handler],
     missing: Callable[[str, str], OpenAIError],
     control: bool | None,
+    request: web.Request,
 ) -> web.StreamResponse:
     """OpenAI's headers on every response, the one place errors are rendered, and for the
     OpenAI surface (everything outside ``/__mock/``) the journal and the faults."""
