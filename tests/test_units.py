@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -12,6 +13,7 @@ from mockserver.clock import Clock
 from mockserver.errors import OpenAIError, describe_json_type, format_number, mask_key, oxford_list
 from mockserver.ids import IdFactory, is_mock_secret
 from mockserver.plans import NOT_JSON, REALTIME_MINT, TRANSLATION_MINT, PlanCache, _weaver
+from mockserver.realtime.recording import MAX_STRING, safe_payload
 from mockserver.schemas import RealtimeCreateClientSecretRequest, validate_model
 from mockserver.schemas._base import TAG_PREFIX
 from mockserver.schemas.validation import format_param
@@ -209,3 +211,67 @@ def test_seeded_ids_do_not_change_between_versions() -> None:
     assert all(is_mock_secret(secret) for secret in secrets)
     assert [ids.session_id(), ids.session_id()] == ["sess_vkg3E2MSDAESrtc5f9pff", "sess_Ehgdgae02TO1kjry9wGaM"]
     assert ids.request_id() == "req_1f741f6db62acb4d63edaded566200be"
+
+
+# --- what the journal keeps of a Realtime event (realtime/recording.py) -------------------------------------
+
+
+def test_the_journal_keeps_audio_as_byte_counts_and_text_as_is() -> None:
+    audio = base64.b64encode(bytes(4800)).decode()
+    assert safe_payload({"type": "input_audio_buffer.append", "event_id": "e1", "audio": audio}) == {
+        "type": "input_audio_buffer.append",
+        "event_id": "e1",
+        "audio": 4800,
+    }
+    delta = {"type": "response.output_audio.delta", "output_index": 0, "delta": base64.b64encode(b"abcd").decode()}
+    assert safe_payload(delta)["delta"] == 4
+    # A transcript delta's text is not audio.
+    text = {"type": "response.output_audio_transcript.delta", "delta": "Hello", "obfuscation": None}
+    assert safe_payload(text) == text
+    # Audio inside an item (any case of the key), and raw bytes, are counted too.
+    item = {"type": "conversation.item.create", "item": {"content": [{"type": "input_audio", "Audio": "AAAA"}]}}
+    assert safe_payload(item)["item"] == {"content": [{"type": "input_audio", "Audio": 3}]}
+    assert safe_payload({"type": "x", "frame": b"\x00\x01\x02"}) == {"type": "x", "frame": 3}
+
+
+def test_the_journal_masks_credentials_at_any_depth() -> None:
+    key = "sk-proj-abcdefghijklmnop1234"
+    event = {
+        "type": "session.update",
+        "session": {
+            "tools": [
+                {"type": "mcp", "Authorization": key, "headers": {"X-Api-Key": "secret", "Other": "x"}},
+                {"type": "mcp", "api_key": "short"},
+            ],
+            "client_secret": {"value": "ek_1"},  # not a string: copied, its own keys checked
+        },
+    }
+    tools = safe_payload(event)["session"]["tools"]
+    assert tools[0] == {"type": "mcp", "Authorization": mask_key(key), "headers": {"X-Api-Key": "***", "Other": "***"}}
+    assert tools[1] == {"type": "mcp", "api_key": "*****"}
+    assert key not in repr(safe_payload(event))
+    assert safe_payload(event)["session"]["client_secret"] == {"value": "ek_1"}
+
+
+def test_the_journal_bounds_strings_and_nesting_and_copies() -> None:
+    kept = "a" * MAX_STRING
+    cut = "b" * (MAX_STRING + 5)
+    out = safe_payload({"type": "x", "kept": kept, "cut": cut, "nested": [{"cut": cut}]})
+    assert out["kept"] == kept
+    assert out["cut"] == "b" * MAX_STRING + f"…({MAX_STRING + 5} characters)"
+    assert out["nested"] == [{"cut": out["cut"]}]
+    deep: Any = "leaf"
+    for _ in range(40):
+        deep = {"k": deep}
+    shown = safe_payload({"type": "x", "deep": deep})["deep"]
+    levels = 0
+    while isinstance(shown, dict):
+        shown, levels = shown["k"], levels + 1
+    assert (shown, levels) == ("…", 33)  # what is nested past 32 levels is not copied
+    # Scalars as they are, keys as strings, tuples untouched; the event itself is not changed.
+    event = {"type": "x", "n": 1, "f": 0.5, "b": True, "none": None, "t": (1, 2), "m": {1: "one"}}
+    original = repr(event)
+    assert safe_payload(event) == {**event, "m": {"1": "one"}}
+    assert repr(event) == original
+    copy = safe_payload({"type": "x", "m": {"a": [1]}})
+    assert copy["m"]["a"] == [1]

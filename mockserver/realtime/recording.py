@@ -106,8 +106,13 @@ def safe_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     kind = payload.get("type")
     out: dict[str, Any] = {}
     for key, value in payload.items():
-        if isinstance(value, str) and ((key == "audio") or (key == "delta" and kind in _AUDIO_DELTAS)):
-            out[key] = _decoded_size(value)
+        if type(value) in _ATOMS:
+            out[key] = value
+        elif isinstance(value, str):
+            if key == "audio" or (key == "delta" and kind in _AUDIO_DELTAS):
+                out[key] = _decoded_size(value)
+            else:
+                out[key] = value if len(value) <= MAX_STRING else _cut(value)
         elif isinstance(value, bytes):
             out[key] = len(value)
         else:
@@ -115,20 +120,38 @@ def safe_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Values kept as they are. Every event is journaled, so the common values are told apart by their exact
+#: type first (an ``isinstance`` check against ``Mapping`` costs an ABC look-up each time).
+_ATOMS = frozenset({int, float, bool, type(None)})
+#: Keys (lower-cased) whose values are masked or counted rather than copied (see ``_safe_entry``).
+_SPECIAL_KEYS = _SECRET_KEYS | {"headers", "audio"}
+
+
 def _safe(value: Any, key: str, depth: int) -> Any:
     if depth > 32:
         return "…"
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str:
+        return value if len(value) <= MAX_STRING else _cut(value)
+    if kind in _ATOMS:
+        return value
+    if kind is dict or isinstance(value, Mapping):
         return {str(k): _safe_entry(str(k), v, depth) for k, v in value.items()}
     if isinstance(value, list):
         return [_safe(v, key, depth + 1) for v in value]
     if isinstance(value, str) and len(value) > MAX_STRING:
-        return value[:MAX_STRING] + f"…({len(value)} characters)"
+        return _cut(value)
     return value
+
+
+def _cut(value: str) -> str:
+    return value[:MAX_STRING] + f"…({len(value)} characters)"
 
 
 def _safe_entry(key: str, value: Any, depth: int) -> Any:
     lowered = key.lower()
+    if lowered not in _SPECIAL_KEYS:
+        return _safe(value, key, depth + 1)
     if lowered in _SECRET_KEYS and isinstance(value, str):
         return mask_key(value) if len(value) > 12 else "*" * len(value)
     if lowered == "headers" and isinstance(value, Mapping):
