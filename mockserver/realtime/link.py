@@ -91,5 +91,9 @@ class EventLink:
             self.entry.extra[what] = detail
 
 
+#: Every server event is serialised: one encoder for all (``json.dumps`` with options builds a new one each call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dump_event(event: dict[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(event)
