@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import copy
+import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,12 @@ _ABSENT = object()
 
 #: How long start-up and shutdown may take before the handle gives up.
 START_TIMEOUT = 10.0
+
+
+@functools.cache
+def _free_port_settings() -> Settings:
+    """The defaults on a free port: what ``MockServer()`` runs with."""
+    return Settings.model_validate({"port": 0})
 
 
 class MockServerError(RuntimeError):
@@ -113,8 +120,9 @@ class MockServer:
 
     def __init__(self, settings: Settings | None = None, *, scope: str | None = None, **overrides: Any) -> None:
         if settings is None:
-            # A free port unless one is given: one validation (a fixture makes a handle per test).
-            self.settings = Settings.model_validate({"port": 0, **overrides})
+            # A free port unless one is given: one validation, none for a plain handle (a fixture makes a handle
+            # per test; ``Settings`` is frozen, so every plain handle can share one).
+            self.settings = Settings.model_validate({"port": 0, **overrides}) if overrides else _free_port_settings()
         else:
             # Only what was set explicitly is carried over, so a scenario can still fill the rest.
             explicit = settings.model_dump(include=settings.model_fields_set)
