@@ -12,7 +12,8 @@ test does the same thing: one ``ClientSession``, one ``POST /v1/realtime/client_
 
 Measured in the child, per test (setup + call + teardown, so the fixture's start and stop count): CPU time
 of the process (``time.process_time``) and wall time. Reported: the medians and means per kind, the ratio
-mock / bare and the overhead in percent (target: at most 10 %). Written to
+mock / bare and the overhead in percent (target: at most 10 %), and the median CPU of each pytest phase (setup,
+call, teardown) per kind, which shows where the cost falls. Written to
 ``benchmarks/results/fixtures.json``. Everything binds 127.0.0.1 on port 0; bounded by a timeout.
 """
 
@@ -40,6 +41,7 @@ import time
 import pytest
 
 TIMES = {}
+PHASES = {}
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -49,9 +51,34 @@ def pytest_runtest_protocol(item, nextitem):
     TIMES[item.name] = (time.process_time() - cpu, time.perf_counter() - wall)
 
 
+def _phase(item, name, began):
+    PHASES.setdefault(item.name, {})[name] = time.process_time() - began
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    began = time.process_time()
+    yield
+    _phase(item, "setup", began)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    began = time.process_time()
+    yield
+    _phase(item, "call", began)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    began = time.process_time()
+    yield
+    _phase(item, "teardown", began)
+
+
 def pytest_sessionfinish(session, exitstatus):
     with open(os.environ["FIXTURE_BENCH_OUT"], "w") as out:
-        json.dump(TIMES, out)
+        json.dump({"times": TIMES, "phases": PHASES}, out)
 """
 
 SUITE_HEAD = """
@@ -116,6 +143,20 @@ def summary(times: list[tuple[float, float]]) -> dict[str, float]:
     }
 
 
+def phases(recorded: dict[str, dict[str, float]], kind: str) -> dict[str, float]:
+    """Median CPU per pytest phase of the tests of ``kind`` (the first left out, as in ``summary``): where a
+    fixture's cost falls (the mock's server starts in setup, the bare test's ``aiohttp_server(...)`` in the call)."""
+    tests = [phase for name, phase in sorted(recorded.items()) if name.endswith(kind)][1:]
+    return {
+        f"{name}_cpu_ms_median": round(statistics.median(phase[name] * 1000 for phase in tests), 3)
+        for name in ("setup", "call", "teardown")
+    }
+
+
+def _by_phase(kind: dict[str, Any]) -> str:
+    return " / ".join(str(kind[f"{name}_cpu_ms_median"]) for name in ("setup", "call", "teardown"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tests", type=int, default=200, help="tests of each kind (default 200)")
@@ -133,15 +174,16 @@ def main(argv: list[str] | None = None) -> int:
         if child.returncode != 0:
             print(child.stdout[-3000:], child.stderr[-3000:], sep="\n")
             return 1
-        times: dict[str, list[float]] = json.loads(out.read_text())
+        recorded = json.loads(out.read_text())
+    times: dict[str, list[float]] = recorded["times"]
     # The first test of each kind pays imports and first-use caches: reported, left out of the figures.
     bare = [tuple(t) for name, t in sorted(times.items()) if name.endswith("_bare")]
     mock = [tuple(t) for name, t in sorted(times.items()) if name.endswith("_mock")]
     result: dict[str, Any] = {
         "first_bare_cpu_ms": round(bare[0][0] * 1000, 3),
         "first_mock_cpu_ms": round(mock[0][0] * 1000, 3),
-        "bare": summary(bare[1:]),  # type: ignore[arg-type]
-        "mock": summary(mock[1:]),  # type: ignore[arg-type]
+        "bare": {**summary(bare[1:]), **phases(recorded["phases"], "_bare")},  # type: ignore[arg-type]
+        "mock": {**summary(mock[1:]), **phases(recorded["phases"], "_mock")},  # type: ignore[arg-type]
     }
     ratio = result["mock"]["cpu_ms_median"] / result["bare"]["cpu_ms_median"]
     result["cpu_ratio_median"] = round(ratio, 3)
@@ -153,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
           bare aiohttp_server : median {result["bare"]["cpu_ms_median"]} ms, mean {result["bare"]["cpu_ms_mean"]} ms
           realtime_mock       : median {result["mock"]["cpu_ms_median"]} ms, mean {result["mock"]["cpu_ms_mean"]} ms
           ratio (median)      : {result["cpu_ratio_median"]}  ({result["cpu_overhead_percent_median"]:+.1f} %)
+          by phase (median ms): setup / call / teardown
+            bare              : {_by_phase(result["bare"])}
+            realtime_mock     : {_by_phase(result["mock"])}
           first test (imports): bare {result["first_bare_cpu_ms"]} ms, mock {result["first_mock_cpu_ms"]} ms""")
     )
     args.json.parent.mkdir(parents=True, exist_ok=True)

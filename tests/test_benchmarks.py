@@ -59,6 +59,11 @@ def test_the_fixture_benchmark_runs_both_kinds_of_test(tmp_path: Path) -> None:
     assert result["bare"]["tests"] == 5
     assert result["mock"]["tests"] == 5
     assert result["cpu_ratio_median"] > 0
+    for kind in ("bare", "mock"):
+        # Each pytest phase timed on its own; together they are (about) the whole test.
+        parts = [result[kind][f"{phase}_cpu_ms_median"] for phase in ("setup", "call", "teardown")]
+        assert all(part > 0 for part in parts), result[kind]
+        assert sum(parts) <= result[kind]["cpu_ms_median"] * 1.5
 
 
 def _mint_with(variant: str) -> tuple[bytes, int]:
