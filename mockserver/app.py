@@ -135,7 +135,7 @@ def create_app(
         )
     if state.store.shared:
         # Connected when the app starts, let go when it stops; the memory store has nothing to open (and a
-        # start-up context costs a test fixture ~20 µs a server).
+        # start-up context costs a server started in a pytest fixture ~60-100 µs).
         app.cleanup_ctx.append(_store_life)
     webrtc_calls = app[WEBRTC_CALLS] = WebRTCCalls(state, settings.max_calls)
     state.on_stop.append(webrtc_calls.close_all)

@@ -273,5 +273,9 @@ def test_the_journal_bounds_strings_and_nesting_and_copies() -> None:
     original = repr(event)
     assert safe_payload(event) == {**event, "m": {"1": "one"}}
     assert repr(event) == original
-    copy = safe_payload({"type": "x", "m": {"a": [1]}})
-    assert copy["m"]["a"] == [1]
+    nested = {"type": "x", "m": {"a": [1]}}
+    copy = safe_payload(nested)
+    assert copy == nested
+    # A copy, not the event's own objects.
+    assert copy["m"] is not nested["m"]
+    assert copy["m"]["a"] is not nested["m"]["a"]
