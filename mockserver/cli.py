@@ -78,7 +78,7 @@ async def serve(
     from .app import create_app  # noqa: PLC0415
     from .keys import STATE  # noqa: PLC0415
     from .logs import startup_line  # noqa: PLC0415
-    from .serving import server_options  # noqa: PLC0415
+    from .serving import listening_site, server_options  # noqa: PLC0415
     from .store import StoreUnreachableError  # noqa: PLC0415
 
     log = logging.getLogger("mockserver")
@@ -98,9 +98,8 @@ async def serve(
     except StoreUnreachableError as exc:
         await runner.cleanup()
         raise SystemExit(f"mockserver: {exc}") from None
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=True if worker is not None else None)
     try:
-        await site.start()
+        await listening_site(runner, settings.host, settings.port, reuse_port=worker is not None).start()
     except OSError as exc:
         await runner.cleanup()
         raise SystemExit(f"mockserver: cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None

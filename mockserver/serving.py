@@ -12,6 +12,7 @@ plain-text 400.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from aiohttp import web
@@ -24,6 +25,7 @@ __all__ = [
     "PARSER_MAX_FIELD_BYTES",
     "PARSER_MAX_HEADERS",
     "check_header_sizes",
+    "listening_site",
     "server_options",
 ]
 
@@ -48,6 +50,44 @@ def server_options() -> dict[str, Any]:
         "max_field_size": PARSER_MAX_FIELD_BYTES,
         "max_headers": PARSER_MAX_HEADERS,
     }
+
+
+def listening_site(runner: web.BaseRunner, host: str, port: int, *, reuse_port: bool = False) -> web.BaseSite:
+    """Where ``runner`` listens: ``host`` (an address or a name) and ``port`` (0: a free one).
+
+    An IP address is bound here, at once, and served as a ``SockSite``; aiohttp's ``TCPSite``
+    would resolve it first through a task the loop has to run (two more turns of the loop,
+    ~50 µs of a server started in a pytest fixture). A name (``localhost``) goes through ``TCPSite``,
+    which binds every address the name has. Either way the socket has ``SO_REUSEADDR`` (and
+    ``IPV6_V6ONLY`` for IPv6), as aiohttp's own sockets have. ``OSError`` when it cannot bind,
+    from here or from the site's ``start()``.
+    """
+    family = _address_family(host)
+    if family is None:
+        return web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return web.SockSite(runner, sock)
+
+
+def _address_family(host: str) -> socket.AddressFamily | None:
+    """``AF_INET`` or ``AF_INET6`` for an IP address; ``None`` for a name."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        return family
+    return None
 
 
 def check_header_sizes(request: web.BaseRequest) -> None:

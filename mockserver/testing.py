@@ -41,7 +41,7 @@ from .realtime.replies import ReplyRule
 from .realtime.reply_specs import ReplyRuleSpec, TranscriptsSpec
 from .schemas.calls import IncomingCallRequest
 from .schemas.validation import validate_model
-from .serving import server_options
+from .serving import listening_site, server_options
 from .settings import Settings
 from .sip import notify, ring
 from .state import MockState
@@ -146,9 +146,8 @@ class MockServer:
             app, access_log=None, shutdown_timeout=2.0, handler_cancellation=True, **server_options()
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.settings.host, self.settings.port)
         try:
-            await site.start()
+            await listening_site(runner, self.settings.host, self.settings.port).start()
         except OSError as exc:
             await runner.cleanup()
             raise MockServerError(f"cannot listen on {self.settings.host}:{self.settings.port}: {exc}") from exc

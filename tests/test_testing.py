@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
 
+import aiohttp
 import openai
 import pytest
+from aiohttp import web
 from openai import AsyncOpenAI, OpenAI
 
 from mockserver import Settings
+from mockserver.serving import listening_site
 from mockserver.testing import MockServer, MockServerError
 
 
@@ -192,6 +196,38 @@ def test_bad_use_is_reported_clearly() -> None:
 def test_port_in_use_is_a_clear_error() -> None:
     with MockServer() as first, pytest.raises(MockServerError, match="cannot listen"):
         MockServer(Settings(port=first.port)).start_in_thread()
+
+
+async def test_listening_site_binds_addresses_itself_and_names_through_aiohttp() -> None:
+    """An IP address is bound at once (SO_REUSEADDR, a SockSite); a name goes through aiohttp's TCPSite."""
+    runner = web.AppRunner(web.Application())
+    await runner.setup()
+    try:
+        site = listening_site(runner, "127.0.0.1", 0)
+        assert isinstance(site, web.SockSite)
+        await site.start()
+        sock = site._sock  # the socket it bound
+        assert isinstance(sock, socket.socket)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 1
+        port = sock.getsockname()[1]
+        assert port > 0
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/") as response:
+            assert response.status == 404  # served by the runner's app
+        with pytest.raises(OSError, match="Address already in use") as taken:
+            listening_site(runner, "127.0.0.1", port)
+        assert taken.value.strerror == "Address already in use"  # what the CLI's one line shows
+        assert isinstance(listening_site(runner, "localhost", 0), web.TCPSite)
+        if socket.has_ipv6:
+            try:
+                six = listening_site(runner, "::1", 0)
+            except OSError:  # no IPv6 loopback on this machine
+                pass
+            else:
+                assert isinstance(six, web.SockSite)
+                assert six._sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 1
+                six._sock.close()
+    finally:
+        await runner.cleanup()
 
 
 def test_scenario_settings_reach_the_handle() -> None:
