@@ -200,11 +200,13 @@ def run(settings: Settings, **serving: Any) -> int:
     """Serve until stopped; the exit status (1 with one line on stderr when it cannot start)."""
     import asyncio  # noqa: PLC0415 - see the imports
 
+    from .serving import event_loop_factory  # noqa: PLC0415
     from .settings import SettingsError  # noqa: PLC0415
     from .store import StoreUnreachableError  # noqa: PLC0415
 
     try:
-        asyncio.run(serve(settings, **serving))
+        with asyncio.Runner(loop_factory=event_loop_factory(settings.loop)) as runner:
+            runner.run(serve(settings, **serving))
     except SettingsError as exc:
         print(f"mockserver: {exc}", file=sys.stderr)
         return 2

@@ -27,6 +27,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 LatencyDistribution = Literal["fixed", "uniform", "lognormal"]
 LogFormat = Literal["text", "json"]
 OnOff = Literal["on", "off"]
+EventLoop = Literal["auto", "uvloop", "asyncio"]
 
 
 def parse_error_mix(text: str) -> tuple[tuple[int, float], ...]:
@@ -94,6 +95,7 @@ class Settings(BaseModel):
     max_calls: int = Field(20, ge=1, le=10_000)
     store: str = "memory"
     workers: int = Field(1, ge=1, le=64)
+    loop: EventLoop = "auto"
 
     @field_validator("store")
     @classmethod
@@ -285,6 +287,13 @@ OPTIONS: tuple[Option, ...] = (
         "--workers",
         "Processes serving the one port (SO_REUSEPORT); more than one needs --store redis://...",
         "N",
+    ),
+    Option(
+        "loop",
+        "--loop",
+        "The event loop: auto (uvloop when installed, as it is by default on Linux and macOS), uvloop, or asyncio "
+        "(the standard library's).",
+        "LOOP",
     ),
 )
 

@@ -259,3 +259,39 @@ def test_unreadable_scenario_gives_one_line_and_exit_2(tmp_path: Any) -> None:
         assert expected in result.stderr
         assert "Traceback" not in result.stderr
         path.unlink(missing_ok=True)
+
+
+def _settings_of(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__mock/settings", timeout=10) as response:
+        settings: dict[str, Any] = json.loads(response.read())
+    return settings
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uvloop has no Windows build; auto is asyncio there")
+def test_the_command_runs_on_uvloop_by_default_and_on_asyncio_when_told() -> None:
+    pytest.importorskip("uvloop", reason="a core dependency on this platform")
+    with running() as (_, port):
+        assert _mint(port)[0] == 200
+        settings = _settings_of(port)
+        assert (settings["loop"], settings["event_loop"]) == ("auto", "uvloop")
+    with running("--loop", "asyncio") as (_, port):
+        assert _mint(port)[0] == 200
+        settings = _settings_of(port)
+        assert (settings["loop"], settings["event_loop"]) == ("asyncio", "asyncio")
+    with running(env={"MOCKSERVER_LOOP": "uvloop"}) as (_, port):
+        assert _settings_of(port)["event_loop"] == "uvloop"
+
+
+def test_an_unknown_loop_gives_one_line_and_exit_2() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mockserver", "--port", "0", "--loop", "trio"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=START_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "--loop" in result.stderr
+    assert "Traceback" not in result.stderr

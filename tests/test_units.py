@@ -279,3 +279,28 @@ def test_the_journal_bounds_strings_and_nesting_and_copies() -> None:
     # A copy, not the event's own objects.
     assert copy["m"] is not nested["m"]
     assert copy["m"]["a"] is not nested["m"]["a"]
+
+
+def test_event_loop_factory_picks_uvloop_unless_told_or_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    from mockserver.serving import event_loop_factory  # noqa: PLC0415
+    from mockserver.settings import SettingsError  # noqa: PLC0415
+
+    assert event_loop_factory("asyncio") is None
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:
+        assert event_loop_factory("auto") is None
+    else:
+        assert event_loop_factory("auto") is uvloop.new_event_loop
+        assert event_loop_factory("uvloop") is uvloop.new_event_loop
+        with asyncio.Runner(loop_factory=event_loop_factory("auto")) as runner:
+            assert runner.run(asyncio.sleep(0, "ran")) == "ran"
+            assert type(runner.get_loop()).__module__.startswith("uvloop")
+    # Not installed (an import of None fails): auto falls back, uvloop says so in one line.
+    monkeypatch.setitem(sys.modules, "uvloop", None)
+    assert event_loop_factory("auto") is None
+    with pytest.raises(SettingsError, match=r"^--loop uvloop: uvloop is not installed \(pip install uvloop\)$"):
+        event_loop_factory("uvloop")

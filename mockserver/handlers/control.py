@@ -6,6 +6,7 @@ listings, clearing and reset then cover only that scope.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
@@ -75,6 +76,8 @@ async def settings(request: web.Request) -> web.Response:
     configured = state.settings.webhook_secret is not None
     data["webhook_secret"] = f"{state.webhook_secret[:6]}***" if configured else state.webhook_secret
     data["webhook_secret_source"] = "configured" if configured else "generated"
+    # What ``loop`` came to: "uvloop" or "asyncio" (a server in a test fixture runs on the test's loop).
+    data["event_loop"] = "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
     return _json(data)
 
 
