@@ -2,6 +2,7 @@
 #   docker build -t openai-realtime-mock .
 #   docker run --rm -p 8080:8080 openai-realtime-mock --seed 7
 #   docker build --build-arg EXTRAS=redis -t openai-realtime-mock:redis .   # with the [redis] extra
+#   docker build --build-arg EXTRAS=redis,uvloop -t openai-realtime-mock:fast .   # also on uvloop's loop
 # Every package version comes from docker/constraints.txt (refresh it with scripts/lock.py), so two
 # builds of one commit install the same versions.
 

@@ -200,7 +200,7 @@ def run(settings: Settings, **serving: Any) -> int:
     """Serve until stopped; the exit status (1 with one line on stderr when it cannot start)."""
     import asyncio  # noqa: PLC0415 - see the imports
 
-    from .serving import event_loop_factory  # noqa: PLC0415
+    from .loops import event_loop_factory  # noqa: PLC0415
     from .settings import SettingsError  # noqa: PLC0415
     from .store import StoreUnreachableError  # noqa: PLC0415
 

@@ -12,9 +12,7 @@ plain-text 400.
 
 from __future__ import annotations
 
-import asyncio
 import socket
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -27,7 +25,6 @@ __all__ = [
     "PARSER_MAX_FIELD_BYTES",
     "PARSER_MAX_HEADERS",
     "check_header_sizes",
-    "event_loop_factory",
     "listening_site",
     "server_options",
 ]
@@ -53,28 +50,6 @@ def server_options() -> dict[str, Any]:
         "max_field_size": PARSER_MAX_FIELD_BYTES,
         "max_headers": PARSER_MAX_HEADERS,
     }
-
-
-def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """What makes the ``mockserver`` command's event loop (``--loop``): uvloop's, or ``None`` for asyncio's.
-
-    ``auto`` takes uvloop when it can be imported (a core dependency on Linux and macOS, not on Windows):
-    its loop and transports, written in C, take about an eighth of the CPU off every mint
-    (BENCHMARKS.md). ``uvloop`` insists (``SettingsError`` when it is missing); ``asyncio`` never uses it.
-    The pytest fixtures and ``MockServer`` run on the loop they are given.
-    """
-    if choice == "asyncio":
-        return None
-    try:
-        import uvloop  # noqa: PLC0415 - only the command's own loop needs it
-    except ImportError:
-        if choice == "uvloop":
-            from .settings import SettingsError  # noqa: PLC0415
-
-            raise SettingsError("--loop uvloop: uvloop is not installed (pip install uvloop)") from None
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
 
 
 def listening_site(runner: web.BaseRunner, host: str, port: int, *, reuse_port: bool = False) -> web.BaseSite:

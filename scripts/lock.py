@@ -6,7 +6,7 @@
 The Dockerfile installs with ``--constraint docker/constraints.txt``, so two builds of one commit
 install the same versions. This script resolves, with pip's own resolver and wheels only, the
 project's core dependencies (``[project].dependencies``), the extras an image may be built with
-(``IMAGE_EXTRAS``: ``docker build --build-arg EXTRAS=redis``) and its build backend
+(``IMAGE_EXTRAS``: ``docker build --build-arg EXTRAS=redis,uvloop``) and its build backend
 (``[build-system].requires``, installed in the build stage), once for each Python the image may
 run on: 3.11 (Debian bookworm's), 3.12 (the Dockerfile's base) and 3.13. A package that resolves
 to different versions on different Pythons gets one line per version with a ``python_version``
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONSTRAINTS = ROOT / "docker" / "constraints.txt"
 PYTHONS = ("3.11", "3.12", "3.13")
 #: The extras the Dockerfile's ``ARG EXTRAS`` may name (``[project.optional-dependencies]``), pinned with the core.
-IMAGE_EXTRAS = ("redis",)
+IMAGE_EXTRAS = ("redis", "uvloop")
 INPUT_PREFIX = "# input: "
 PYTHONS_PREFIX = "# pythons: "
 

@@ -70,6 +70,7 @@ _EXTRA_MODULES = {
     "mockserver/realtime/ice.py": "webrtc",
     "mockserver/realtime/media.py": "webrtc",
     "mockserver/realtime/peer.py": "webrtc",
+    "mockserver/loops.py": "uvloop",
 }
 
 

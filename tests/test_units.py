@@ -285,7 +285,7 @@ def test_event_loop_factory_picks_uvloop_unless_told_or_missing(monkeypatch: pyt
     import asyncio  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
-    from mockserver.serving import event_loop_factory  # noqa: PLC0415
+    from mockserver.loops import event_loop_factory  # noqa: PLC0415
     from mockserver.settings import SettingsError  # noqa: PLC0415
 
     assert event_loop_factory("asyncio") is None
@@ -302,5 +302,6 @@ def test_event_loop_factory_picks_uvloop_unless_told_or_missing(monkeypatch: pyt
     # Not installed (an import of None fails): auto falls back, uvloop says so in one line.
     monkeypatch.setitem(sys.modules, "uvloop", None)
     assert event_loop_factory("auto") is None
-    with pytest.raises(SettingsError, match=r"^--loop uvloop: uvloop is not installed \(pip install uvloop\)$"):
+    missing = r"^--loop uvloop: uvloop is not installed \(pip install 'openai-realtime-mock\[uvloop\]'\)$"
+    with pytest.raises(SettingsError, match=missing):
         event_loop_factory("uvloop")

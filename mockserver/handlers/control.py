@@ -6,7 +6,6 @@ listings, clearing and reset then cover only that scope.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
@@ -17,6 +16,7 @@ from .._version import __version__
 from ..body import dump_json, parse_json, parse_json_object
 from ..errors import OpenAIError
 from ..keys import STATE
+from ..loops import running_loop_name
 from ..middleware import scope_of
 from ..presets import PRESETS
 from ..schemas._base import DecimalRange, RequestModel, openai_error
@@ -77,7 +77,7 @@ async def settings(request: web.Request) -> web.Response:
     data["webhook_secret"] = f"{state.webhook_secret[:6]}***" if configured else state.webhook_secret
     data["webhook_secret_source"] = "configured" if configured else "generated"
     # What ``loop`` came to: "uvloop" or "asyncio" (a server in a test fixture runs on the test's loop).
-    data["event_loop"] = "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
+    data["event_loop"] = running_loop_name()
     return _json(data)
 
 
