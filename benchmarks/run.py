@@ -375,6 +375,15 @@ def measure(target: Target, cases: Sequence[Case], duration: float, facts: Serve
 UNMATCHED_RULES = [{"status": 500, "times": None, "match": {"path": f"/v1/never/{n}"}} for n in range(10)]
 
 
+def event_loop_of(target: Target) -> str:
+    """``uvloop`` or ``asyncio``: the loop a mock target runs on (``/__mock/settings``)."""
+    with running(target, cpu=None) as (_, port, _):
+        url = f"http://127.0.0.1:{port}/__mock/settings"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            # A checkout from before --loop ran on asyncio's loop only.
+            return str(json.loads(response.read()).get("event_loop", "asyncio"))
+
+
 def add_unmatched_rules(port: int) -> None:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/__mock/faults",
@@ -482,6 +491,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "10 unmatched rules": mock_target("10 unmatched rules"),
         "scoped requests": mock_target("scoped requests"),
     }
+    # auto (the default) takes uvloop when this environment has it (the uvloop extra): say which loop was measured.
+    loop = event_loop_of(default)
+    chosen = os.environ.get("MOCKSERVER_LOOP", "auto")
+    print(f"default: python -m mockserver on the {loop} event loop (MOCKSERVER_LOOP: {chosen})")
     facts = cold_starts([BASELINE, default], cold_times)
     facts.update({name: ServerFacts(name) for name in layers})
     rows: list[Row] = []
@@ -511,6 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "load_average": os.getloadavg(),
         },
         "load_tool": rows[0].tool if rows else None,
+        "default_event_loop": loop,
         "duration_s": duration,
         "rows": [asdict(row) for row in rows],
         "servers": {name: {**asdict(f), "cold_start_median_s": f.cold_start_median_s} for name, f in facts.items()},
