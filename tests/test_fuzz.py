@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
+from schemathesis.core.errors import UnsupportedSchema
 
 from mockserver.defaults import DEFAULT_INSTRUCTIONS
 from mockserver.openapi import control_openapi
@@ -935,7 +936,8 @@ def test_openapi_operations_conform(fuzz: Fuzz, tier: str) -> None:
                     lambda case: not schema.is_security_param_negated(case)
                 )
 
-                @settings_
+                # No example database: a run that gives up (below) must not hand its draw to the next one.
+                @settings(settings_, database=None)
                 @given(case=cases)
                 def operation_conforms(case: schemathesis.Case) -> None:
                     try:
@@ -948,7 +950,18 @@ def test_openapi_operations_conform(fuzz: Fuzz, tier: str) -> None:
                         fuzz.server.clear_replies()
                         fuzz.server.clear_transcripts()
 
-                operation_conforms()
+                for attempt in range(3):
+                    try:
+                        operation_conforms()
+                    except UnsupportedSchema:
+                        # Now and then schemathesis negates a branch of the official mint schema into a `not` it
+                        # cannot draw from, and gives up the whole run: a limit of the generator, not a finding
+                        # (every case it did draw was checked). Its draws are random, so another run goes past
+                        # it; three such runs in a row fail the test.
+                        if attempt == 2:
+                            raise
+                        continue
+                    break
     fuzz.finish()
 
 
