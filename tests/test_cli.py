@@ -246,19 +246,24 @@ def test_unreadable_scenario_gives_one_line_and_exit_2(tmp_path: Any) -> None:
         path = tmp_path / "scenario.json"
         if content is not None:
             path.write_text(content)
-        result = subprocess.run(
-            [sys.executable, "-m", "mockserver", "--port", "0", "--scenario", str(path)],
-            capture_output=True,
-            text=True,
-            env=_env(),
-            timeout=START_TIMEOUT,
-            check=False,
-        )
-        assert result.returncode == 2, result.stderr
-        assert result.stderr.count("\n") == 1, result.stderr
-        assert expected in result.stderr
-        assert "Traceback" not in result.stderr
+        assert expected in _refused("--scenario", str(path))
         path.unlink(missing_ok=True)
+
+
+def _refused(*args: str) -> str:
+    """``python -m mockserver --port 0 ARGS`` refusing to start: exit 2 and one line on stderr (returned)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mockserver", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=START_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stderr
 
 
 def _settings_of(port: int) -> dict[str, Any]:
@@ -283,15 +288,4 @@ def test_the_command_runs_on_uvloop_when_installed_and_on_asyncio_when_told() ->
 
 
 def test_an_unknown_loop_gives_one_line_and_exit_2() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mockserver", "--port", "0", "--loop", "trio"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=START_TIMEOUT,
-        check=False,
-    )
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.count("\n") == 1, result.stderr
-    assert "--loop" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "--loop" in _refused("--loop", "trio")
