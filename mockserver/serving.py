@@ -24,6 +24,7 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "PARSER_MAX_FIELD_BYTES",
     "PARSER_MAX_HEADERS",
+    "bound_socket",
     "check_header_sizes",
     "listening_site",
     "server_options",
@@ -55,16 +56,26 @@ def server_options() -> dict[str, Any]:
 def listening_site(runner: web.BaseRunner, host: str, port: int, *, reuse_port: bool = False) -> web.BaseSite:
     """Where ``runner`` listens: ``host`` (an address or a name) and ``port`` (0: a free one).
 
-    An IP address is bound here, at once, and served as a ``SockSite``; aiohttp's ``TCPSite``
-    would resolve it first through a task the loop has to run (two more turns of the loop,
+    An IP address is bound here, at once (:func:`bound_socket`), and served as a ``SockSite``; aiohttp's
+    ``TCPSite`` would resolve it first through a task the loop has to run (two more turns of the loop,
     ~50 µs of a server started in a pytest fixture). A name (``localhost``) goes through ``TCPSite``,
-    which binds every address the name has. Either way the socket has ``SO_REUSEADDR`` (and
-    ``IPV6_V6ONLY`` for IPv6), as aiohttp's own sockets have. ``OSError`` when it cannot bind,
-    from here or from the site's ``start()``.
+    which binds every address the name has. ``OSError`` when it cannot bind, from here or from the
+    site's ``start()``.
     """
     family = _address_family(host)
     if family is None:
         return web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+    return web.SockSite(runner, _bind(family, host, port, reuse_port))
+
+
+def bound_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound (not yet listening) to ``host`` and ``port``: IPv6 for an IPv6 address, else IPv4
+    (a name is resolved by the bind). ``SO_REUSEADDR``, ``SO_REUSEPORT`` when asked, ``IPV6_V6ONLY`` for
+    IPv6, as aiohttp's own sockets have."""
+    return _bind(_address_family(host) or socket.AF_INET, host, port, reuse_port)
+
+
+def _bind(family: socket.AddressFamily, host: str, port: int, reuse_port: bool) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -76,7 +87,7 @@ def listening_site(runner: web.BaseRunner, host: str, port: int, *, reuse_port: 
     except BaseException:
         sock.close()
         raise
-    return web.SockSite(runner, sock)
+    return sock
 
 
 def _address_family(host: str) -> socket.AddressFamily | None:

@@ -31,6 +31,7 @@ from typing import cast
 
 from ._version import __version__
 from .logs import startup_line
+from .serving import bound_socket
 from .settings import Settings
 from .store import StoreUnreachableError, open_store
 
@@ -76,16 +77,7 @@ async def _check_store(url: str) -> None:
 
 def _reserve(host: str, port: int) -> socket.socket:
     """A socket bound (never listening) with SO_REUSEPORT: it fixes the port the workers then share."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    holder = socket.socket(family, socket.SOCK_STREAM)
-    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        holder.bind((host, port))
-    except OSError:
-        holder.close()
-        raise
-    return holder
+    return bound_socket(host, port, reuse_port=True)
 
 
 class _Pool:
