@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
+import sys
 from typing import Any
 
 import pytest
@@ -12,12 +14,14 @@ from mockserver.body import dump_json
 from mockserver.clock import Clock
 from mockserver.errors import OpenAIError, describe_json_type, format_number, mask_key, oxford_list
 from mockserver.ids import IdFactory, is_mock_secret
+from mockserver.loops import event_loop_factory
 from mockserver.plans import NOT_JSON, REALTIME_MINT, TRANSLATION_MINT, PlanCache, _weaver
 from mockserver.realtime.recording import MAX_STRING, safe_payload
 from mockserver.schemas import RealtimeCreateClientSecretRequest, validate_model
 from mockserver.schemas._base import TAG_PREFIX
 from mockserver.schemas.validation import format_param
 from mockserver.secrets import ClientSecret, SecretStore
+from mockserver.settings import SettingsError
 from tests.helpers import FIXTURES
 
 
@@ -282,12 +286,6 @@ def test_the_journal_bounds_strings_and_nesting_and_copies() -> None:
 
 
 def test_event_loop_factory_picks_uvloop_unless_told_or_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import asyncio  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-
-    from mockserver.loops import event_loop_factory  # noqa: PLC0415
-    from mockserver.settings import SettingsError  # noqa: PLC0415
-
     assert event_loop_factory("asyncio") is None
     try:
         import uvloop  # noqa: PLC0415
