@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import math
 import struct
 
@@ -16,10 +18,12 @@ from mockserver.realtime.audio import (
     PCMA,
     PCMU,
     AudioFormat,
+    Base64Text,
     Resampler,
     Speech,
     alaw_decode,
     alaw_encode,
+    base64_text,
     bytes_for_ms,
     chunks,
     convert,
@@ -39,6 +43,7 @@ from mockserver.realtime.audio import (
     ulaw_decode,
     ulaw_encode,
 )
+from mockserver.realtime.link import dump_event
 
 FORMATS = [PCM24K, PCMU, PCMA]
 EVERY_SAMPLE = range(-32768, 32768)
@@ -464,3 +469,33 @@ def test_format_of_any_mapping_is_a_format_or_a_value_error(session_format: dict
         return
     assert fmt.rate > 0
     assert fmt.sample_width in (1, 2)
+
+
+# --- audio as base64 in server events ----------------------------------------------------------------
+
+
+@settings(deadline=None)
+@given(
+    audio=st.binary(max_size=600),
+    before=st.dictionaries(
+        st.text(max_size=8),
+        st.text(max_size=12) | st.integers() | st.fixed_dictionaries({"delta": st.just("")}),
+        max_size=3,
+    ),
+    after=st.dictionaries(st.text(max_size=8), st.text(max_size=12) | st.none(), max_size=3),
+)
+def test_an_event_with_base64_audio_is_the_json_the_encoder_writes(
+    audio: bytes, before: dict[str, object], after: dict[str, object]
+) -> None:
+    """The spliced audio delta is byte for byte what ``json.dumps`` gives, wherever ``delta`` sits (translation
+    events put keys after it), whatever the other values hold (``"delta":""`` in a string, or a nested
+    ``delta`` key, included)."""
+    text = base64_text(audio)
+    assert type(text) is Base64Text
+    assert text == base64.b64encode(audio).decode("ascii")
+    before.pop("delta", None)
+    after.pop("delta", None)
+    event = {"type": "response.output_audio.delta", "event_id": '"delta":""', **before, "delta": text, **after}
+    wire = dump_event(event)
+    assert wire == json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    assert json.loads(wire)["delta"] == text

@@ -21,6 +21,7 @@ short pauses between words and longer ones after punctuation, at about 150 words
 
 from __future__ import annotations
 
+import binascii
 import itertools
 import math
 import random
@@ -45,12 +46,14 @@ __all__ = [
     "VOICE_PITCH_HZ",
     "WORD_MS",
     "AudioFormat",
+    "Base64Text",
     "Resampler",
     "Speech",
     "SpeechChunk",
     "WordSpan",
     "alaw_decode",
     "alaw_encode",
+    "base64_text",
     "bytes_for_ms",
     "chunks",
     "convert",
@@ -138,6 +141,19 @@ def ms_for_bytes(n: int, fmt: AudioFormat) -> float:
 
 def _whole_samples(pcm16: bytes) -> bytes:
     return pcm16 if len(pcm16) % 2 == 0 else pcm16[:-1]
+
+
+class Base64Text(str):
+    """Audio as standard base64 text, made by :func:`base64_text`: only ``A-Z a-z 0-9 + / =``, so nothing
+    in it needs escaping in JSON, and a server event carrying it is serialised with the text spliced in
+    as it is (``link.dump_event``) rather than scanned by the JSON encoder."""
+
+    __slots__ = ()
+
+
+def base64_text(data: bytes) -> Base64Text:
+    """``data`` as standard, padded base64 (an audio delta's ``delta``)."""
+    return Base64Text(binascii.b2a_base64(data, newline=False), "ascii")
 
 
 def samples_from_pcm16(pcm16: bytes) -> array[int]:

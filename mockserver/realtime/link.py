@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from ..faults import Decision
 from ..journal import JournalEntry
 from ..state import MockState
+from .audio import Base64Text
 from .recording import EventLog
 
 __all__ = ["Carrier", "EventLink", "dump_event"]
@@ -96,4 +97,17 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def dump_event(event: dict[str, Any]) -> str:
+    """The event as the JSON text sent. An audio delta's base64 (most of a spoken reply's bytes) is spliced
+    in as it is: base64 needs no escaping, and the encoder's scan of it was the largest single cost of a
+    reply's events (200 ms of PCM16 at 24 kHz: 30 µs to encode the event, 4 µs spliced)."""
+    delta = event.get("delta")
+    if type(delta) is Base64Text:
+        text = _ENCODER.encode({**event, "delta": ""})
+        # Quotes inside strings are escaped, so ``"delta":""`` is a key and its value: this one, unless a
+        # nested value has another (then the encoder writes it all).
+        if text.count(_EMPTY_DELTA) == 1:
+            return text.replace(_EMPTY_DELTA, '"delta":"' + delta + '"')
     return _ENCODER.encode(event)
+
+
+_EMPTY_DELTA = '"delta":""'

@@ -13,15 +13,13 @@ the plan before streaming and ends ``incomplete``.
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import copy
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .audio import AudioFormat, Speech, chunks, format_of, ms_for_bytes, synthesize
+from .audio import AudioFormat, Speech, base64_text, chunks, format_of, ms_for_bytes, synthesize
 from .conversation import Conversation, Item, SpokenWord
 from .script import Plan, ToolCall
 from .text import argument_deltas, deltas, obfuscation, text_tokens
@@ -115,7 +113,8 @@ class Response:
     status_details: dict[str, Any] | None = None
     output: list[dict[str, Any]] = field(default_factory=list)
     cancel_reason: str | None = None
-    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The stream's wait for its pace (a bare future its timer resolves), ended at once by :meth:`cancel`.
+    pace_waiter: asyncio.Future[None] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     #: Milliseconds of audio this response produced (for idle timeouts and truncation).
     audio_ms: float = 0.0
@@ -134,7 +133,8 @@ class Response:
         if self.done.is_set() or self.cancel_reason is not None:
             return False
         self.cancel_reason = reason
-        self.cancelled.set()
+        if self.pace_waiter is not None:
+            _wake(self.pace_waiter)
         return True
 
     def resource(self) -> dict[str, Any]:
@@ -152,6 +152,11 @@ class Response:
             "usage": self.usage.to_json() if self.status != "in_progress" else None,
             "metadata": copy.deepcopy(self.metadata),
         }
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class _StoppedError(Exception):
@@ -249,10 +254,18 @@ class ResponseStream:
         if self.response.cancel_reason is not None:
             raise _StoppedError
         self._paced_seconds += paced_seconds * self.pace
-        delay = self._clock_start + self._paced_seconds - asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        delay = self._clock_start + self._paced_seconds - loop.time()
         if delay > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.response.cancelled.wait(), delay)
+            # A bare timer and future, not ``wait_for`` on an event (a task and a timeout for every
+            # delta): ``cancel`` resolves the future early.
+            waiter = self.response.pace_waiter = loop.create_future()
+            timer = loop.call_later(delay, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self.response.pace_waiter = None
         else:
             await asyncio.sleep(0)
         if self.response.cancel_reason is not None:
@@ -321,7 +334,7 @@ class ResponseStream:
             await self._step()
             ms = ms_for_bytes(len(chunk.audio), fmt)
             if self.media is None:
-                await self.emit("response.output_audio.delta", **opened.where, delta=_b64(chunk.audio))
+                await self.emit("response.output_audio.delta", **opened.where, delta=base64_text(chunk.audio))
             else:
                 await self.media.play(response.id, chunk.audio, fmt)
             opened.audio += chunk.audio
@@ -458,7 +471,3 @@ class _OpenItem:
     audio_ms: float = 0.0
     words: list[SpokenWord] = field(default_factory=list)
     fmt: AudioFormat | None = None
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")

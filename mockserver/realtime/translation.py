@@ -22,7 +22,6 @@ What it does (SESSION_TRUTH §5; openai-python 3.57's ``realtime_translation_*``
 
 from __future__ import annotations
 
-import base64
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from typing import Any
 from ..defaults import translation_session
 from ..errors import OpenAIError
 from ..ids import IdFactory
-from .audio import AudioFormat, bytes_for_ms, format_of, synthesize
+from .audio import AudioFormat, base64_text, bytes_for_ms, format_of, synthesize
 from .engine import Observer
 from .events import EventError, error_event
 from .languages import Interpreter
@@ -235,7 +234,7 @@ class TranslationEngine:
                 sent += 1
             audio = speech.audio[index * FRAME_BYTES : end]
             if audio:
-                delta = base64.b64encode(audio).decode("ascii")
+                delta = base64_text(audio)
                 events.append(
                     self._event("session.output_audio.delta", delta=delta, **OUTPUT_FORMAT, elapsed_ms=elapsed)
                 )
