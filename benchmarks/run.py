@@ -10,8 +10,8 @@
 The main row is ``mockserver`` with its defaults (journal on, nothing else set), one after the other with the
 baseline and then side by side with it on one core (both loaded at once: CPU per request, steady where
 one-after-the-other ratios drift with the machine); each optional layer
-(journal off, injected latency, fault rules that match nothing, scoped requests) is its own row, with its
-ratio to the baseline and to the default. Servers are pinned to CPU 0 and the load generator (wrk, or a
+(journal off, injected latency, fault rules that match nothing, scoped requests) is its own row in a run of
+its own, measured right after that run's baseline and default rows, with its ratio to both. Servers are pinned to CPU 0 and the load generator (wrk, or a
 bounded Python fallback) to CPU 1 when the machine has two cores. Every load loop is bounded in time;
 everything binds 127.0.0.1. The table is printed and written as JSON (``--json``, default
 benchmarks/results/latest.json).
@@ -498,19 +498,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     facts = cold_starts([BASELINE, default], cold_times)
     facts.update({name: ServerFacts(name) for name in layers})
     rows: list[Row] = []
-    scaling = [("minimal", MINIMAL, c, {}) for c in (1, 16, 64)]
+    scaling: list[Case] = [("minimal", MINIMAL, c, {}) for c in (1, 16, 64)]
     for run in range(1, repeat + 1):
         rows += measure(BASELINE, scaling, duration, facts["baseline"], run)
         cases = scaling if run > 1 else [*scaling, ("full session", FULL, 64, {}), ("invalid (400)", INVALID, 64, {})]
         rows += measure(default, cases, duration, facts["default"], run)
-    c64 = [("minimal", MINIMAL, 64, {})]
-    rows += measure(layers["journal off"], c64, duration, facts["journal off"])
-    rows += measure(layers["latency 100 ms"], [("minimal", MINIMAL, 16, {}), *c64], duration, facts["latency 100 ms"])
-    rows += measure(layers["10 unmatched rules"], c64, duration, facts["10 unmatched rules"], setup=add_unmatched_rules)
-    rows += measure(
-        layers["scoped requests"], [("minimal", MINIMAL, 64, {"X-Mock-Scope": "bench"})], duration,
-        facts["scoped requests"],
-    )  # fmt: skip
+    # Each layer in a run of its own, right after that run's baseline and default at the same connections:
+    # its ratios then compare loads seconds apart, not minutes (the machine drifts in between).
+    c64: list[Case] = [("minimal", MINIMAL, 64, {})]
+    layer_cases: dict[str, tuple[list[Case], Any]] = {
+        "journal off": (c64, None),
+        "latency 100 ms": ([("minimal", MINIMAL, 16, {}), *c64], None),
+        "10 unmatched rules": (c64, add_unmatched_rules),
+        "scoped requests": ([("minimal", MINIMAL, 64, {"X-Mock-Scope": "bench"})], None),
+    }
+    for run, (name, (cases, setup)) in enumerate(layer_cases.items(), start=repeat + 1):
+        plain: list[Case] = [("minimal", MINIMAL, connections, {}) for _, _, connections, _ in cases]
+        rows += measure(BASELINE, plain, duration, facts["baseline"], run)
+        rows += measure(default, plain, duration, facts["default"], run)
+        rows += measure(layers[name], cases, duration, facts[name], run, setup=setup)
     if args.prism:
         rows += prism_rows(duration, facts)
 
@@ -528,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "duration_s": duration,
         "rows": [asdict(row) for row in rows],
         "servers": {name: {**asdict(f), "cold_start_median_s": f.cold_start_median_s} for name, f in facts.items()},
-        "summary": summary(rows),
+        "summary": summary([row for row in rows if row.run <= repeat]),
     }
     print()
     for entry in result["summary"]["default_c64"]:
