@@ -16,6 +16,7 @@ Prints, in CPU time of this process (``time.process_time``):
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -91,7 +92,7 @@ def main(argv: list[str]) -> int:
         start = time.process_time()
         first = synthesize(TEXT, fmt, voice="verse")
         cold = time.process_time() - start
-        warm = cpu_seconds(lambda fmt=fmt: synthesize(long_text, fmt, voice="verse"), repeat * 4)
+        warm = cpu_seconds(functools.partial(synthesize, long_text, fmt, voice="verse"), repeat * 4)
         spoken = synthesize(long_text, fmt, voice="verse").duration_ms / 1000
         print(
             f"  {name:13} first reply, cold caches ({first.duration_ms / 1000:.1f} s): {cold * 1000:.1f} ms CPU;",

@@ -45,6 +45,7 @@ VARIANTS = ("default", "no mint handler", "no journal or faults", "wrapper only"
 def serve(variant: str, argv: list[str]) -> int:
     """Run the mock with ``variant``'s layers replaced by the fixed answer (before its routes are built)."""
     from aiohttp import web  # noqa: PLC0415
+    from aiohttp.typedefs import Handler  # noqa: PLC0415
 
     from mockserver import middleware  # noqa: PLC0415
     from mockserver.handlers import openai  # noqa: PLC0415
@@ -59,13 +60,13 @@ def serve(variant: str, argv: list[str]) -> int:
         return web.Response(body=BODY, content_type="application/json")
 
     if variant in ("no mint handler", "no journal or faults"):
-        openai.create_client_secret = fixed  # type: ignore[assignment]
+        openai.create_client_secret = fixed
     if variant == "no journal or faults":
 
-        async def surface(request: web.Request, state: Any, handler: Any, started: float) -> web.StreamResponse:
+        async def surface(request: web.Request, state: Any, handler: Handler, started: float) -> web.StreamResponse:
             return await handler(request)
 
-        middleware._surface = surface  # type: ignore[assignment]
+        middleware._surface = surface
     if variant == "wrapper only":
         original = middleware._serve
 

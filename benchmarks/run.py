@@ -9,11 +9,11 @@
 
 The main row is ``mockserver`` with its defaults (journal on, nothing else set), one after the other with the
 baseline and then side by side with it on one core (both loaded at once: CPU per request, steady where
-one-after-the-other ratios drift with the machine); each optional layer
-(journal off, injected latency, fault rules that match nothing, scoped requests) is its own row in a run of
-its own, measured right after that run's baseline and default rows, with its ratio to both. Servers are pinned to CPU 0 and the load generator (wrk, or a
-bounded Python fallback) to CPU 1 when the machine has two cores. Every load loop is bounded in time;
-everything binds 127.0.0.1. The table is printed and written as JSON (``--json``, default
+one-after-the-other ratios drift with the machine); each optional layer (journal off, injected latency,
+fault rules that match nothing, scoped requests) is its own row in a run of its own, measured right after
+that run's baseline and default rows, with its ratio to both. Servers are pinned to CPU 0 and the load
+generator (wrk, or a bounded Python fallback) to CPU 1 when the machine has two cores. Every load loop is
+bounded in time; everything binds 127.0.0.1. The table is printed and written as JSON (``--json``, default
 benchmarks/results/latest.json).
 """
 

@@ -25,6 +25,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -41,7 +42,7 @@ async def one(session: aiohttp.ClientSession, base: str, rng: random.Random, cou
     roll = rng.random()
     scope = {"X-Mock-Scope": f"scope-{rng.randrange(5000)}"} if rng.random() < 0.3 else {}
     if roll < 0.55:
-        body = {"session": {"type": "realtime", "instructions": f"soak {rng.randrange(1_000_000)}"}}
+        body: dict[str, Any] = {"session": {"type": "realtime", "instructions": f"soak {rng.randrange(1_000_000)}"}}
         kind, request = "mint", session.post(f"{base}/v1/realtime/client_secrets", json=body, headers={**AUTH, **scope})
     elif roll < 0.70:
         kind, request = "mint-same", session.post(f"{base}/v1/realtime/client_secrets", json={}, headers=AUTH)
@@ -92,7 +93,7 @@ async def talker(http: aiohttp.ClientSession, base: str, chunks: list[str], offs
         offset = 0.0
 
 
-async def soak(port: int, pid: int, seconds: float, connections: int, sessions: int = 0) -> dict[str, object]:
+async def soak(port: int, pid: int, seconds: float, connections: int, sessions: int = 0) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     rng = random.Random(7)
     counts: dict[str, int] = {}
@@ -157,12 +158,12 @@ def main() -> int:
     target = Target("mock", (sys.executable, "-m", "mockserver", *flags))
     with running(target) as (process, port, _cold):
         result = asyncio.run(soak(port, process.pid, args.seconds, args.connections, args.sessions))
-    for t, requests, rss in result["rss_samples_t_requests_mb"]:  # type: ignore[attr-defined]
+    for t, requests, rss in result["rss_samples_t_requests_mb"]:
         print(f"t={t:7.1f}s  requests={requests:>9}  RSS={rss:6.1f} MB")
     print(json.dumps({k: v for k, v in result.items() if k != "rss_samples_t_requests_mb"}, indent=2))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return 1 if result["counts"].get("unexpected-5xx") else 0  # type: ignore[union-attr]
+    return 1 if result["counts"].get("unexpected-5xx") else 0
 
 
 if __name__ == "__main__":
