@@ -26,6 +26,8 @@ __all__ = ["Browser", "browser"]
 
 #: Every wait here ends within this many seconds.
 TIMEOUT = 15.0
+#: Starts of Chromium tried before a test fails for want of a browser (see ``_start``).
+LAUNCHES = 2
 
 FLAGS = (
     "--headless=new",
@@ -126,19 +128,8 @@ async def _debugger_port(profile: Path, process: asyncio.subprocess.Process) -> 
 @contextlib.asynccontextmanager
 async def browser() -> AsyncIterator[Browser]:
     """A fresh headless Chromium (its own temporary profile) with one blank page; stopped afterwards."""
-    profile = Path(tempfile.mkdtemp(prefix="mock-chromium-"))
-    process = await asyncio.create_subprocess_exec(
-        _chromium(),
-        *FLAGS,
-        f"--user-data-dir={profile}",
-        "--remote-debugging-port=0",
-        "about:blank",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: its helpers are stopped with it
-    )
+    process, profile, port = await _start()
     try:
-        port = await _debugger_port(profile, process)
         async with aiohttp.ClientSession() as http:
             async with asyncio.timeout(TIMEOUT):
                 async with http.get(f"http://127.0.0.1:{port}/json/list") as response:
@@ -153,13 +144,55 @@ async def browser() -> AsyncIterator[Browser]:
             finally:
                 await ws.close()
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+        await _stop(process, profile)
+
+
+async def _start() -> tuple[asyncio.subprocess.Process, Path, int]:
+    """Start Chromium and wait for its debugger port.
+
+    On a loaded machine Chromium has, rarely, not come up within ``TIMEOUT`` (no ``DevToolsActivePort``
+    written, before any page was opened): that is the browser's start, not what a test checks, so it is
+    tried ``LAUNCHES`` times, and when none comes up the error quotes the last one's stderr.
+    """
+    for attempt in range(1, LAUNCHES + 1):
+        profile = Path(tempfile.mkdtemp(prefix="mock-chromium-"))
+        log = profile.with_name(profile.name + ".log")  # beside the profile: it outlives a failed start
+        with log.open("wb") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                _chromium(),
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",
+                "about:blank",
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,  # its own process group: its helpers are stopped with it
+            )
         try:
-            async with asyncio.timeout(TIMEOUT):
-                await process.wait()
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            port = await _debugger_port(profile, process)
+        except (TimeoutError, AssertionError) as exc:
+            await _stop(process, profile)
+            said = log.read_text(errors="replace")[-3000:]
+            log.unlink(missing_ok=True)
+            if attempt == LAUNCHES:
+                why = str(exc) or f"no debugger port within {TIMEOUT:g} s"
+                raise AssertionError(
+                    f"Chromium did not start ({attempt} tries; {why}); its stderr ends:\n{said}"
+                ) from exc
+            continue
+        log.unlink(missing_ok=True)
+        return process, profile, port
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+async def _stop(process: asyncio.subprocess.Process, profile: Path) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        async with asyncio.timeout(TIMEOUT):
             await process.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+    shutil.rmtree(profile, ignore_errors=True)
