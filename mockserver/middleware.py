@@ -36,6 +36,7 @@ from .presets import ErrorContext, default_preset_for, render_preset
 from .serving import check_header_sizes
 from .settings import Settings
 from .state import OPENAI_VERSION, MockState
+from .waits import sleep_on
 
 __all__ = ["CONTROL_PREFIX", "OPENAI_VERSION", "SCOPE_HEADER", "endpoint", "scope_of"]
 
@@ -344,18 +345,11 @@ async def _sleep_until(deadline: float, state: MockState) -> None:
     if remaining <= 0 or state.stopping.is_set():
         return
     waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    timer = asyncio.get_running_loop().call_later(remaining, _wake, waiter)
     state.sleepers.add(waiter)
     try:
-        await waiter
+        await sleep_on(waiter, remaining)
     finally:
-        timer.cancel()
         state.sleepers.discard(waiter)
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def _injected_error(request: web.Request, state: MockState, decision: Decision, raw: bytes) -> OpenAIError:

@@ -23,6 +23,7 @@ from .realtime.recording import EventBudget
 from .secrets import SecretStore
 from .settings import Settings
 from .store import Store, open_store
+from .waits import wake
 from .webhooks import generated_secret
 
 if TYPE_CHECKING:
@@ -153,8 +154,7 @@ class MockState:
         for task in list(self.background):
             task.cancel()
         for waiter in list(self.sleepers):
-            if not waiter.done():
-                waiter.set_result(None)
+            wake(waiter)
         for ws in list(self.connections):
             with contextlib.suppress(Exception):
                 await ws.close(code=1001, message=b"server shutting down")

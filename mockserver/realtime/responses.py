@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..waits import sleep_on, wake
 from .audio import AudioFormat, Speech, base64_text, chunks, format_of, ms_for_bytes, synthesize
 from .conversation import Conversation, Item, SpokenWord
 from .script import Plan, ToolCall
@@ -134,7 +135,7 @@ class Response:
             return False
         self.cancel_reason = reason
         if self.pace_waiter is not None:
-            _wake(self.pace_waiter)
+            wake(self.pace_waiter)
         return True
 
     def resource(self) -> dict[str, Any]:
@@ -152,11 +153,6 @@ class Response:
             "usage": self.usage.to_json() if self.status != "in_progress" else None,
             "metadata": copy.deepcopy(self.metadata),
         }
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 class _StoppedError(Exception):
@@ -257,14 +253,11 @@ class ResponseStream:
         loop = asyncio.get_running_loop()
         delay = self._clock_start + self._paced_seconds - loop.time()
         if delay > 0:
-            # A bare timer and future, not ``wait_for`` on an event (a task and a timeout for every
-            # delta): ``cancel`` resolves the future early.
-            waiter = self.response.pace_waiter = loop.create_future()
-            timer = loop.call_later(delay, _wake, waiter)
+            # A wait that ``cancel`` ends early (``waits``): no task or timeout for every delta.
+            self.response.pace_waiter = loop.create_future()
             try:
-                await waiter
+                await sleep_on(self.response.pace_waiter, delay)
             finally:
-                timer.cancel()
                 self.response.pace_waiter = None
         else:
             await asyncio.sleep(0)
