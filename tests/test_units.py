@@ -303,3 +303,38 @@ def test_event_loop_factory_picks_uvloop_unless_told_or_missing(monkeypatch: pyt
     missing = r"^--loop uvloop: uvloop is not installed \(pip install 'openai-realtime-mock\[uvloop\]'\)$"
     with pytest.raises(SettingsError, match=missing):
         event_loop_factory("uvloop")
+
+
+@pytest.mark.parametrize("locale", ["en_US", "fr_FR", "de_DE", "ja_JP", "zh_TW"])
+def test_the_word_generator_draws_what_a_full_faker_draws(locale: str) -> None:
+    """``lorem_words`` is Faker's lorem provider alone: from the same random source it gives the words a whole
+    ``Faker(locale)`` gives, so seeded replies and translations say what they said with a Faker each."""
+    import random as stdlib_random  # noqa: PLC0415
+
+    from faker import Faker  # noqa: PLC0415
+
+    from mockserver.realtime.text import lorem_words  # noqa: PLC0415
+
+    full = Faker(locale)
+    full.seed_instance(1234)
+    words = lorem_words(locale)
+    words.random = stdlib_random.Random(1234)
+    expected = [full.word(), full.sentence(nb_words=6), full.sentence(nb_words=3, variable_nb_words=False)]
+    assert [words.word(), words.sentence(nb_words=6), words.sentence(nb_words=3, variable_nb_words=False)] == expected
+    assert [type(provider).__module__ for provider in words.get_providers()] == [f"faker.providers.lorem.{locale}"]
+    assert lorem_words(locale) is words  # made once per thread and locale
+
+
+def test_each_thread_has_its_own_word_generators() -> None:
+    """A mock on a background thread (``realtime_mock_sync``) and one on the test's loop swap random sources on
+    generators of their own, so neither can draw from the other's source between its swap and its draw."""
+    import threading  # noqa: PLC0415
+
+    from mockserver.realtime.text import lorem_words  # noqa: PLC0415
+
+    seen: list[object] = []
+    thread = threading.Thread(target=lambda: seen.append(lorem_words("fr_FR")))
+    thread.start()
+    thread.join(timeout=30)
+    assert len(seen) == 1
+    assert seen[0] is not lorem_words("fr_FR")

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from .text import lorem_words
+
 __all__ = ["DEFAULT_LANGUAGE", "PSEUDO_LOCALE", "Interpreter", "Words", "faker_locale", "lorem_locales"]
 
 #: The language a session with no output language (``null``) is interpreted into.
@@ -75,7 +77,8 @@ class Interpreter:
     """Generated sentences per target language, seeded: a seeded server says the same on the same connection."""
 
     seed: int
-    _fakers: dict[str, Any] = field(default_factory=dict, init=False)
+    #: Each locale's random source on this connection (the words come from the thread's generators).
+    _randoms: dict[str, random.Random] = field(default_factory=dict, init=False)
 
     def sentence(self, language: str | None, words: int, *, first: bool) -> Words:
         """``words`` generated words in ``language`` (``None``: the default); ``first``: no space before it."""
@@ -93,13 +96,13 @@ class Interpreter:
         return Words(tuple(deltas), tuple(chosen))
 
     def _faker(self, locale: str) -> Any:
-        fake = self._fakers.get(locale)
-        if fake is None:
-            from faker import Faker  # noqa: PLC0415 - slow to import; only a session that translates pays
-
-            fake = Faker(locale)
-            fake.seed_instance(random.Random(f"{self.seed}:{locale}").getrandbits(32))
-            self._fakers[locale] = fake
+        """``locale``'s word generator, drawing from this connection's source for that locale (seeded as
+        ``Faker(locale).seed_instance(...)`` would seed it, so the words are those a Faker of its own gives)."""
+        source = self._randoms.get(locale)
+        if source is None:
+            source = self._randoms[locale] = random.Random(random.Random(f"{self.seed}:{locale}").getrandbits(32))
+        fake = lorem_words(locale)
+        fake.random = source
         return fake
 
 

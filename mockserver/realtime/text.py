@@ -1,6 +1,7 @@
 """Pure text helpers of the Realtime session: what the "model" says, how it is streamed, what it costs.
 
-- :class:`Phrases`: generated sentences and transcripts (one Faker per process, a random source per connection).
+- :class:`Phrases`: generated sentences and transcripts (one word generator per thread, a random source per connection).
+- :func:`lorem_words`: that generator: Faker's ``lorem`` provider alone, for one locale.
 - :func:`deltas`: a text split into the append-only deltas production streams (one per word, spaces kept).
 - :func:`arguments_for`: plausible function-call arguments from a tool's JSON Schema ``parameters``.
 - :func:`text_tokens`: the token count the mock bills for a text.
@@ -8,11 +9,11 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import random
 import re
 import string
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ __all__ = [
     "arguments_for",
     "deltas",
     "dump_arguments",
+    "lorem_words",
     "obfuscation",
     "text_tokens",
 ]
@@ -59,12 +61,31 @@ def argument_deltas(arguments: str, size: int = 8) -> list[str]:
     return [arguments[i : i + size] for i in range(0, len(arguments), size)] or [""]
 
 
-@functools.cache
-def _shared_faker() -> Any:
-    """The process's one Faker (a Faker is slow to make and holds ~100 KB of providers: never one per session)."""
-    from faker import Faker  # noqa: PLC0415 - slow to import; only a session that needs words pays
+#: Word generators by locale, one set per thread (a mock on a background thread and one on the test's loop
+#: never draw from the same generator, whose random source is swapped for each connection's before a draw).
+_LOREM = threading.local()
+#: The only provider a generated word or sentence needs.
+_LOREM_PROVIDER = "faker.providers.lorem"
 
-    return Faker()
+
+def lorem_words(locale: str = "en_US") -> Any:
+    """Faker's word generator for ``locale``: a ``faker.Generator`` with the ``lorem`` provider only, made once
+    per thread and locale.
+
+    A full ``Faker(locale)`` builds some 25 providers (~30 ms and ~100 KB) where words need one; both draw the
+    same words from the same random source (``word``, ``sentence``: only ``lorem`` has them). Callers set
+    ``random`` to their own source before drawing: sessions take turns on one event loop and a draw never
+    awaits, so no other session draws in between.
+    """
+    generators: dict[str, Any] | None = getattr(_LOREM, "generators", None)
+    if generators is None:
+        generators = _LOREM.generators = {}
+    generator = generators.get(locale)
+    if generator is None:
+        from faker import Factory  # noqa: PLC0415 - slow to import; only a session that needs words pays
+
+        generator = generators[locale] = Factory.create(locale, providers=[_LOREM_PROVIDER])
+    return generator
 
 
 class Phrases:
@@ -75,13 +96,11 @@ class Phrases:
         self._random: random.Random | None = None
 
     def _faker(self) -> Any:
-        """The shared Faker, drawing from this connection's own random source (what ``seed_instance`` would make).
-
-        Sessions take turns on one event loop and a draw never awaits, so no other session draws in between.
-        """
+        """The thread's English word generator, drawing from this connection's own random source (what
+        ``seed_instance`` would make)."""
         if self._random is None:
             self._random = random.Random(self._seed)
-        fake = _shared_faker()
+        fake = lorem_words()
         fake.random = self._random
         return fake
 
