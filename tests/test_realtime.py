@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import websockets
 from aiohttp import WSMsgType
 from openai import AsyncOpenAI
 
@@ -110,6 +111,29 @@ async def test_sdk_connects_with_a_minted_key_and_gets_the_minted_session(mock: 
         assert types[-1] == "response.done"
         assert event["response"]["status"] == "completed"
         assert event["response"]["output"][0]["content"][0]["text"] == "".join(deltas)
+
+
+async def test_compression_offered_by_the_clients_is_declined(mock: MockServer, http: aiohttp.ClientSession) -> None:
+    """The Agents SDK's ``websockets.connect`` (its default ``compression="deflate"``), ``ws`` in Node and browsers
+    offer permessage-deflate; the mock declines it, so every frame goes uncompressed: compressing each event
+    roughly doubled the server's CPU per event. (The openai SDK itself offers nothing: ``compression=None``.)"""
+    key, _ = await mint_key(http, mock)
+    # What the Agents SDK's OpenAIRealtimeWebSocketModel passes (agents/realtime/openai_realtime.py).
+    async with websockets.connect(
+        ws_url(mock), additional_headers=bearer(key), max_size=8 * 1024 * 1024, open_timeout=TIMEOUT
+    ) as socket:
+        assert "permessage-deflate" in socket.request.headers["Sec-WebSocket-Extensions"]
+        assert "Sec-WebSocket-Extensions" not in socket.response.headers
+        first = json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT))
+        assert first["type"] == "session.created"
+
+    ws = await asyncio.wait_for(http.ws_connect(ws_url(mock), headers=bearer(key), compress=15), TIMEOUT)
+    try:
+        assert ws.compress == 0  # aiohttp's client offered deflate; nothing was negotiated
+        message = await asyncio.wait_for(ws.receive(), TIMEOUT)
+        assert json.loads(message.data)["type"] == "session.created"
+    finally:
+        await ws.close()
 
 
 # --- b. session.update --------------------------------------------------------------------------------
