@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ..errors import OpenAIError, describe_json_type
-from ._base import OPENAI_ERROR, TAG_PREFIX
+from ._base import OPENAI_ERROR, TAG_PREFIX, build_bottom_up
 
 __all__ = ["first_error", "format_param", "validate_model"]
 
@@ -39,6 +39,8 @@ def validate_model(model: type[M], data: Any, prefix: str = "") -> M:
 
     ``prefix`` is prepended to every ``param`` (``session`` for a ``session.update``).
     """
+    if not model.__pydantic_complete__:
+        build_bottom_up(model)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
