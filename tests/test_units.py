@@ -338,3 +338,37 @@ def test_each_thread_has_its_own_word_generators() -> None:
     thread.join(timeout=30)
     assert len(seen) == 1
     assert seen[0] is not lorem_words("fr_FR")
+
+
+def test_a_deferred_model_is_built_after_its_fields_models() -> None:
+    """``validate_model`` builds the models in a deferred model's fields first (one level down), so the model
+    reuses their schemas and they are ready when used by themselves; deeper ones stay inline."""
+    from mockserver.schemas._base import RequestModel  # noqa: PLC0415
+
+    class Deep(RequestModel):
+        depth: int
+
+    class Inner(RequestModel):
+        name: str
+        deep: Deep | None = None
+
+    class Outer(RequestModel):
+        inner: Inner
+        many: list[Inner] | None = None
+
+    assert not Outer.__pydantic_complete__
+    assert not Inner.__pydantic_complete__
+    outer = validate_model(Outer, {"inner": {"name": "a", "deep": {"depth": 2}}})
+    assert outer.inner.deep is not None
+    assert outer.inner.deep.depth == 2
+    assert Outer.__pydantic_complete__
+    assert Inner.__pydantic_complete__
+    assert not Deep.__pydantic_complete__  # only one level down
+    assert Inner.model_validate({"name": "b"}).name == "b"
+    assert first_error_of(Outer, {"inner": {"name": 1}}).param == "inner.name"
+
+
+def first_error_of(model: Any, body: Any) -> OpenAIError:
+    with pytest.raises(OpenAIError) as caught:
+        validate_model(model, body)
+    return caught.value
