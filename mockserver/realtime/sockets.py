@@ -107,9 +107,10 @@ async def upgrade(request: web.Request) -> Upgraded:
     """
     state = request.app[STATE]
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-    # compress=False: a client's offer of permessage-deflate (the SDKs' WebSocket libraries and browsers all make
-    # it) is declined, so frames go uncompressed. Compressing every event roughly doubled the server's CPU per
-    # event and kept a zlib state per direction per connection (BENCHMARKS.md, "WebSocket sessions").
+    # compress=False: a client's offer of permessage-deflate (the Agents SDK's websockets, Node's ws and browsers
+    # make it; the openai SDK does not) is declined, so frames go uncompressed. Compressing every event roughly
+    # doubled the server's CPU per event and kept a zlib state per direction per connection (BENCHMARKS.md,
+    # "WebSocket sessions").
     ws = web.WebSocketResponse(
         protocols=("realtime",) if "realtime" in offered else (),
         heartbeat=20.0,
