@@ -169,6 +169,56 @@ def test_marker_configures_one_test(pytester: pytest.Pytester) -> None:
     run(pytester).assert_outcomes(passed=3)
 
 
+def test_default_settings_are_read_only_and_shared_by_the_session(pytester: pytest.Pytester) -> None:
+    # Session-scoped for speed; read-only, so no test can leave a setting behind for the next one.
+    pytester.makepyfile(
+        """
+        import pytest
+
+        SEEN = []
+
+        def test_first(realtime_mock_settings):
+            SEEN.append(realtime_mock_settings)
+            assert dict(realtime_mock_settings) == {}
+            with pytest.raises(TypeError):
+                realtime_mock_settings["latency_ms"] = 5
+
+        def test_second(realtime_mock_settings, realtime_mock_sync):
+            assert realtime_mock_settings is SEEN[0]
+            assert realtime_mock_sync.settings.latency_ms == 0
+
+        @pytest.mark.asyncio
+        async def test_async(realtime_mock):
+            assert realtime_mock.settings.latency_ms == 0
+        """
+    )
+    run(pytester).assert_outcomes(passed=3)
+
+
+def test_settings_fixture_can_be_overridden_per_module(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_slow="""
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def realtime_mock_settings():
+            return {"latency_ms": 5}
+
+        def test_sync(realtime_mock_sync):
+            assert realtime_mock_sync.settings.latency_ms == 5
+
+        @pytest.mark.asyncio
+        async def test_async(realtime_mock):
+            assert realtime_mock.settings.latency_ms == 5
+        """,
+        test_plain="""
+        def test_sync(realtime_mock_sync):
+            assert realtime_mock_sync.settings.latency_ms == 0
+        """,
+    )
+    run(pytester).assert_outcomes(passed=3)
+
+
 def test_settings_fixture_can_be_overridden(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """
