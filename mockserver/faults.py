@@ -16,7 +16,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -349,10 +349,12 @@ def draw_latency(settings: Settings, rng: random.Random) -> float:
     return min(max(value, 0.0), settings.latency_max_ms)
 
 
-def configured_decision(settings: Settings, rng: random.Random) -> Decision | None:
-    """The configured layer: ``None`` when no latency or error rate is configured."""
+def configured_decision(settings: Settings, chaos: Callable[[], random.Random]) -> Decision | None:
+    """The configured layer: ``None`` when no latency or error rate is configured. ``chaos`` gives the
+    seeded generator the draws come from (asked only when there is something to draw)."""
     if settings.latency_ms <= 0 and settings.latency_jitter_ms <= 0 and settings.error_rate <= 0:
         return None
+    rng = chaos()
     latency = draw_latency(settings, rng)
     status = None
     if settings.error_rate > 0 and rng.random() < settings.error_rate:

@@ -49,7 +49,6 @@ class MockState:
     secrets: SecretStore
     journal: RequestJournal
     faults: FaultPlan
-    chaos: random.Random
     #: Where the shared part lives (secrets, fault rules, journal, clock): memory, or Redis.
     store: Store
     scenario_faults: tuple[FaultRuleSpec, ...] = ()
@@ -79,6 +78,14 @@ class MockState:
     #: What else ends with the server (the live WebRTC calls), called in order by :meth:`stop`.
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _scripts: Scripts | None = field(default=None, repr=False)
+    _chaos: random.Random | None = field(default=None, repr=False)
+
+    def chaos(self) -> random.Random:
+        """The seeded generator of configured latency and errors, seeded on first use (seeding costs ~5 µs,
+        and most servers, a test fixture's among them, never draw from it)."""
+        if self._chaos is None:
+            self._chaos = random.Random(f"{self.seed}:faults")
+        return self._chaos
 
     @property
     def scripts(self) -> Scripts:
@@ -111,7 +118,6 @@ class MockState:
             secrets=SecretStore(clock, settings.max_secrets),
             journal=RequestJournal(settings.journal_size),
             faults=FaultPlan(),
-            chaos=random.Random(f"{seed}:faults"),
             store=store,
             scenario_faults=scenario_faults,
             webhook_secret=settings.webhook_secret or generated_secret(seed),
@@ -177,4 +183,4 @@ class MockState:
         self.calls.clear()
         self.clock.reset()
         self.ids.reseed()
-        self.chaos = random.Random(f"{self.seed}:faults")
+        self._chaos = None

@@ -410,6 +410,29 @@ def test_seeded_chaos_replays_across_processes() -> None:
     assert statuses != {200}
 
 
+async def test_reset_replays_the_configured_chaos_from_the_seed() -> None:
+    # The generator is seeded on first use; a reset starts it again from the seed's first draw.
+    from mockserver.testing import MockServer  # noqa: PLC0415
+
+    async def statuses(server: MockServer) -> list[tuple[int, float]]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            for _ in range(20):
+                await client.post(MINT, json={}, headers=AUTH)
+        return [(entry.status or 0, entry.latency_ms) for entry in server.requests()]
+
+    settings = {"seed": 11, "error_rate": 0.5, "latency_ms": 1, "latency_jitter_ms": 1}
+    async with MockServer(**settings) as server:
+        first = await statuses(server)
+        server.reset()
+        again = await statuses(server)
+    async with MockServer(**{**settings, "seed": 12}) as other_server:
+        other = await statuses(other_server)
+    assert len(first) == 20
+    assert {status for status, _ in first} > {200}
+    assert again == first
+    assert other != first
+
+
 async def test_scopes_are_isolated_under_concurrent_clients(make_client: MakeClient) -> None:
     client = await make_client()
 
