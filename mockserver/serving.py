@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from .errors import OpenAIError
+from .writes import TurnSite
 
 __all__ = [
     "MAX_HEADERS_BYTES",
@@ -56,16 +57,16 @@ def server_options() -> dict[str, Any]:
 def listening_site(runner: web.BaseRunner, host: str, port: int, *, reuse_port: bool = False) -> web.BaseSite:
     """Where ``runner`` listens: ``host`` (an address or a name) and ``port`` (0: a free one).
 
-    An IP address is bound here, at once (:func:`bound_socket`), and served as a ``SockSite``; aiohttp's
-    ``TCPSite`` would resolve it first through a task the loop has to run (two more turns of the loop,
-    ~50 µs of a server started in a pytest fixture). A name (``localhost``) goes through ``TCPSite``,
-    which binds every address the name has. ``OSError`` when it cannot bind, from here or from the
-    site's ``start()``.
+    An IP address is bound here, at once (:func:`bound_socket`); ``loop.create_server`` given a host would
+    resolve it first through a task the loop has to run (two more turns of the loop, ~50 µs of a server
+    started in a pytest fixture). A name (``localhost``) is given to ``create_server``, which binds every
+    address the name has. The site batches each loop turn's writes after the first (``writes.TurnSite``).
+    ``OSError`` when it cannot bind, from here or from the site's ``start()``.
     """
     family = _address_family(host)
     if family is None:
-        return web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
-    return web.SockSite(runner, _bind(family, host, port, reuse_port))
+        return TurnSite(runner, host=host, port=port, reuse_port=reuse_port)
+    return TurnSite(runner, sock=_bind(family, host, port, reuse_port))
 
 
 def bound_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:

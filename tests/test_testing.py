@@ -16,6 +16,7 @@ from openai import AsyncOpenAI, OpenAI
 from mockserver import Settings
 from mockserver.serving import listening_site
 from mockserver.testing import MockServer, MockServerError
+from mockserver.writes import TurnSite
 
 
 def test_sync_handle_runs_on_a_background_thread_and_stops() -> None:
@@ -198,13 +199,13 @@ def test_port_in_use_is_a_clear_error() -> None:
         MockServer(Settings(port=first.port)).start_in_thread()
 
 
-async def test_listening_site_binds_addresses_itself_and_names_through_aiohttp() -> None:
-    """An IP address is bound at once (SO_REUSEADDR, a SockSite); a name goes through aiohttp's TCPSite."""
+async def test_listening_site_binds_addresses_itself_and_names_through_the_loop() -> None:
+    """An IP address is bound at once (SO_REUSEADDR); a name is left to ``loop.create_server``."""
     runner = web.AppRunner(web.Application())
     await runner.setup()
     try:
         site = listening_site(runner, "127.0.0.1", 0)
-        assert isinstance(site, web.SockSite)
+        assert isinstance(site, TurnSite)
         await site.start()
         sock = site._sock  # the socket it bound
         assert isinstance(sock, socket.socket)
@@ -216,14 +217,16 @@ async def test_listening_site_binds_addresses_itself_and_names_through_aiohttp()
         with pytest.raises(OSError, match="Address already in use") as taken:
             listening_site(runner, "127.0.0.1", port)
         assert taken.value.strerror == "Address already in use"  # what the CLI's one line shows
-        assert isinstance(listening_site(runner, "localhost", 0), web.TCPSite)
+        named = listening_site(runner, "localhost", 0)
+        assert isinstance(named, TurnSite)
+        assert named._sock is None  # bound by create_server when it starts, to every address of the name
         if socket.has_ipv6:
             try:
                 six = listening_site(runner, "::1", 0)
             except OSError:  # no IPv6 loopback on this machine
                 pass
             else:
-                assert isinstance(six, web.SockSite)
+                assert isinstance(six, TurnSite)
                 assert six._sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 1
                 six._sock.close()
     finally:
