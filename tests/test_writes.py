@@ -190,3 +190,46 @@ def test_a_site_on_a_host_name_batches_too() -> None:
             return status
 
     assert asyncio.run(main()) == 200
+
+
+# --- any interleaving keeps every connection's bytes whole and in order --------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+#: (connection, what): a write of some bytes, the end of the loop's turn, a close or an abort.
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.integers(0, 3), st.binary(min_size=1, max_size=8)),
+        st.tuples(st.integers(0, 3), st.sampled_from(["turn", "close", "abort"])),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(OPERATIONS)
+def test_any_interleaving_delivers_each_connections_writes_in_order(operations: list[tuple[int, Any]]) -> None:
+    async def run() -> None:
+        sent, transports = connections(4)
+        written: dict[str, bytes] = {f"c{n}": b"" for n in range(4)}
+        for index, what in operations:
+            transport = transports[index]
+            if what == "turn":
+                await next_turn()
+            elif what in ("close", "abort"):
+                getattr(transport, what)()
+            elif not transport.is_closing():  # aiohttp never writes to a closing transport
+                transport.write(what)
+                written[f"c{index}"] += what
+        await next_turn()
+        received = {
+            name: b"".join(data for who, data in sent if who == name and data != b"<close>") for name in written
+        }
+        assert received == written
+        for name in written:  # nothing reaches a connection after its close
+            events = [data for who, data in sent if who == name]
+            if b"<close>" in events:
+                assert set(events[events.index(b"<close>") :]) == {b"<close>"}
+
+    asyncio.run(run())
