@@ -53,7 +53,7 @@ async def next_turn() -> None:
     await asyncio.sleep(0)
 
 
-async def test_the_first_write_of_a_turn_goes_at_once_and_the_rest_at_its_end() -> None:
+async def test_a_quiet_turns_first_write_goes_at_once_and_the_rest_at_its_end() -> None:
     sent, (a, b, c) = connections(3)
     a.write(b"a1")
     assert sent == [("c0", b"a1")]
@@ -65,9 +65,20 @@ async def test_the_first_write_of_a_turn_goes_at_once_and_the_rest_at_its_end() 
     assert b.get_write_buffer_size() == 7 + 6
     await next_turn()
     assert sent == [("c0", b"a1"), ("c1", b"b1b2b3"), ("c2", b"c1"), ("c0", b"a2")]
-    # A new turn: its first write goes at once again.
-    c.write(b"c2")
-    assert sent[-1] == ("c2", b"c2")
+
+
+async def test_under_load_the_first_write_waits_too_until_a_quiet_turn() -> None:
+    sent, (a, b) = connections(2)
+    a.write(b"1")
+    b.write(b"2")  # two writes: a busy turn
+    await next_turn()
+    del sent[:]
+    a.write(b"3")  # the turn after a busy one: even its first write waits for the turn's end
+    assert sent == []
+    await next_turn()  # ... and this turn wrote once: quiet
+    assert sent == [("c0", b"3")]
+    b.write(b"4")
+    assert sent == [("c0", b"3"), ("c1", b"4")]  # a quiet turn's first write goes at once again
 
 
 async def test_close_and_abort_send_what_waits_first() -> None:
