@@ -3,15 +3,14 @@
 Under load one turn of the loop answers many requests, one after another, and each answer used to go out
 with its own ``send()`` at once. A client on another CPU then wakes up for every answer, and waking a
 sleeping CPU is what a ``send()`` costs most (on the virtual machines CI runs on, a hypervisor round
-trip, charged to the sender): measured with ``perf``, ~24 % of the server's CPU under a 32-connection load.
+trip, charged to the sender): measured with ``perf``, 22-24 % of the server's CPU under a 32-connection load.
 
 So each server has a :class:`TurnWriter`. Writes wait in their connection's :class:`BatchedTransport` and
 leave together when the turn ends (the loop runs the flush before it handles any new event): the client wakes
 once for the batch. Only while the server is quiet (the last turn wrote once at most) does a turn's first write
 go out at once, so a lone request, the usual case in a test, gets its answer with no delay; under load the
-first waits with the rest. A connection's bytes stay in
-order, and ``close()`` and ``abort()`` send what waits first: a connection's bytes reach the socket as
-they did before, only later in the turn.
+first waits with the rest. A connection's bytes stay in order, and ``close()`` and ``abort()`` send what waits
+first: every byte reaches the socket as it did before, only later in the turn.
 
 :class:`TurnSite` is the listening site every runner uses (``serving.listening_site``); its connections
 hand aiohttp a :class:`BatchedTransport` and then talk to aiohttp directly (``set_protocol``), so reading
@@ -82,7 +81,7 @@ class BatchedTransport(asyncio.Transport):
         super().__init__()
         self.inner = inner
         self._writer = writer
-        #: What this connection wrote since the turn's first write, waiting for the turn's end.
+        #: What this connection wrote this turn, waiting for the turn's end (``None``: nothing waits).
         self.held: list[bytes] | None = None
 
     def write(self, data: Data) -> None:
