@@ -1,4 +1,4 @@
-"""Helpers shared by the test modules: fixture files and a server on a background thread."""
+"""Helpers shared by the test modules: fixture files, a server on a background thread, raw HTTP requests."""
 
 from __future__ import annotations
 
@@ -25,6 +25,19 @@ from mockserver.serving import server_options
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
+
+
+def http_request(method: str, path: str, *, headers: bytes = b"", body: bytes = b"", close: bool = True) -> bytes:
+    """One HTTP/1.1 request as bytes, for a raw socket (``Connection: close`` unless ``close=False``)."""
+    connection = b"Connection: close\r\n" if close else b""
+    return (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+        + headers
+        + f"Content-Length: {len(body)}\r\n".encode()
+        + connection
+        + b"\r\n"
+        + body
+    )
 
 
 @cache

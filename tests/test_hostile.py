@@ -36,6 +36,7 @@ from mockserver.app import ROUTES
 from mockserver.errors import INVALID_JSON_MESSAGE, MISSING_KEY_MESSAGE
 from mockserver.testing import MockServer
 from tests.conftest import AUTH, MakeClient
+from tests.helpers import http_request
 
 MINT = "/v1/realtime/client_secrets"
 #: Every socket operation in this module gives up after this long: a hang fails the test, it does not stall it.
@@ -182,18 +183,6 @@ def raw_exchange(port: int, data: bytes, *, half_close: bool = False) -> RawResp
             if half_close:
                 sock.shutdown(socket.SHUT_WR)
         return read_response(sock)
-
-
-def http_request(method: str, path: str, *, headers: bytes = b"", body: bytes = b"", close: bool = True) -> bytes:
-    connection = b"Connection: close\r\n" if close else b""
-    return (
-        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
-        + headers
-        + f"Content-Length: {len(body)}\r\n".encode()
-        + connection
-        + b"\r\n"
-        + body
-    )
 
 
 def raw_mint(port: int, headers: bytes = b"Authorization: Bearer sk-test\r\n") -> RawResponse:

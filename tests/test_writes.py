@@ -13,6 +13,7 @@ import pytest
 from mockserver.testing import MockServer
 from mockserver.writes import BatchedTransport, TurnWriter
 from tests.conftest import AUTH
+from tests.helpers import http_request
 
 MINT = "/v1/realtime/client_secrets"
 
@@ -105,11 +106,8 @@ async def test_a_connection_closed_while_its_bytes_wait_gets_none_of_them() -> N
 
 
 def _request(path: str, body: bytes, *, close: bool = False) -> bytes:
-    head = f"POST {path} HTTP/1.1\r\nHost: mock\r\nAuthorization: {AUTH['Authorization']}\r\n"
-    head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-    if close:
-        head += "Connection: close\r\n"
-    return head.encode() + b"\r\n" + body
+    headers = f"Authorization: {AUTH['Authorization']}\r\nContent-Type: application/json\r\n".encode()
+    return http_request("POST", path, headers=headers, body=body, close=close)
 
 
 async def _read_responses(reader: asyncio.StreamReader, count: int) -> list[tuple[int, dict[str, Any]]]:
