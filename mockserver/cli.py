@@ -73,19 +73,17 @@ async def serve(
     import logging  # noqa: PLC0415
     import signal  # noqa: PLC0415
 
-    from aiohttp import web  # noqa: PLC0415
-
     from .app import create_app  # noqa: PLC0415
     from .keys import STATE  # noqa: PLC0415
     from .logs import startup_line  # noqa: PLC0415
-    from .serving import listening_site, server_options  # noqa: PLC0415
+    from .serving import MockRunner, listening_site, server_options  # noqa: PLC0415
     from .store import StoreUnreachableError  # noqa: PLC0415
 
     log = logging.getLogger("mockserver")
 
     app = create_app(settings, worker=worker)
     seed = app[STATE].seed
-    runner = web.AppRunner(
+    runner = MockRunner(
         app,
         handle_signals=False,
         access_log=None,  # the endpoint wrapper logs requests (at debug), without credentials

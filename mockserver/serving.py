@@ -13,6 +13,7 @@ plain-text 400.
 from __future__ import annotations
 
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +26,8 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "PARSER_MAX_FIELD_BYTES",
     "PARSER_MAX_HEADERS",
+    "REQUEST_HANDLER",
+    "MockRunner",
     "bound_socket",
     "check_header_sizes",
     "listening_site",
@@ -38,6 +41,26 @@ MAX_HEADERS_BYTES = 32 * 1024
 #: aiohttp answers before the app can. Far enough past production's that the app answers first.
 PARSER_MAX_FIELD_BYTES = 64 * 1024
 PARSER_MAX_HEADERS = 1024
+
+
+#: An app's own request handler (``RouteTable.register`` sets it): what :class:`MockRunner` has its server call.
+RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+REQUEST_HANDLER: web.AppKey[RequestHandler] = web.AppKey("mockserver.request_handler")
+
+
+class MockRunner(web.AppRunner):
+    """``web.AppRunner``, with the server calling the app's own request handler (``REQUEST_HANDLER``, the route
+    table: ``routing.RouteTable.request_handler``) rather than ``web.Application``'s router. An app without one,
+    or with middlewares (which only ``web.Application`` runs), is served as ``web.AppRunner`` serves it."""
+
+    __slots__ = ()
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        handler = self.app.get(REQUEST_HANDLER)
+        if handler is not None and not self.app.middlewares:
+            server.request_handler = handler
+        return server
 
 
 def server_options() -> dict[str, Any]:

@@ -41,7 +41,7 @@ from .realtime.replies import ReplyRule
 from .realtime.reply_specs import ReplyRuleSpec, TranscriptsSpec
 from .schemas.calls import IncomingCallRequest
 from .schemas.validation import validate_model
-from .serving import listening_site, server_options
+from .serving import MockRunner, listening_site, server_options
 from .settings import Settings
 from .sip import notify, ring
 from .state import MockState
@@ -142,9 +142,7 @@ class MockServer:
             raise MockServerError("the mock server is already running")
         self._loop = asyncio.get_running_loop()
         app = create_app(self.settings)
-        runner = web.AppRunner(
-            app, access_log=None, shutdown_timeout=2.0, handler_cancellation=True, **server_options()
-        )
+        runner = MockRunner(app, access_log=None, shutdown_timeout=2.0, handler_cancellation=True, **server_options())
         await runner.setup()
         try:
             await listening_site(runner, self.settings.host, self.settings.port).start()

@@ -21,7 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mockserver import Settings, create_app
-from mockserver.serving import server_options
+from mockserver.serving import MockRunner, server_options
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -118,7 +118,7 @@ def server_thread(settings: Settings | None = None) -> Iterator[str]:
     holder: dict[str, Any] = {}
 
     async def start() -> None:
-        runner = web.AppRunner(create_app(settings), handler_cancellation=True, **server_options())
+        runner = MockRunner(create_app(settings), handler_cancellation=True, **server_options())
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
