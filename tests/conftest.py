@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from mockserver import Settings, create_app
-from mockserver.serving import server_options
+from mockserver.serving import MockRunner, server_options
 from mockserver.testing import MockServer
 
 pytest_plugins = ["pytester"]
@@ -17,16 +18,23 @@ AUTH = {"Authorization": "Bearer sk-test"}
 MakeClient = Callable[..., Awaitable[TestClient]]
 
 
+class MockTestServer(TestServer):
+    """aiohttp's test server, serving the app as the mock's own runners do (``MockRunner``: the route table as the
+    server's handler); ``aiohttp_server(create_app())`` serves it through aiohttp's router instead."""
+
+    async def _make_runner(self, **kwargs: Any) -> MockRunner:
+        return MockRunner(self.app, **kwargs)
+
+
 @pytest.fixture
-def make_client(
-    aiohttp_server: Callable[..., Awaitable[TestServer]], aiohttp_client: Callable[..., Awaitable[TestClient]]
-) -> MakeClient:
+def make_client(aiohttp_client: Callable[..., Awaitable[TestClient]]) -> MakeClient:
     """A real-socket aiohttp client for a mock built from ``Settings(**overrides)``."""
 
     async def make(**overrides: object) -> TestClient:
-        # Served as every runner serves the mock: the runner options go to aiohttp_server (aiohttp_client's
-        # server_kwargs would not reach the runner); aiohttp's test server adds handler_cancellation=True.
-        server = await aiohttp_server(create_app(Settings(**overrides)), **server_options())
+        # Served as the mock's runners serve it, with their options (aiohttp's test server adds
+        # handler_cancellation=True); closed with the client.
+        server = MockTestServer(create_app(Settings(**overrides)), host="127.0.0.1", port=0)
+        await server.start_server(**server_options())
         return await aiohttp_client(server)
 
     return make

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 
 from mockserver import Settings, create_app
 from mockserver.routing import _FixedMatchInfo
@@ -87,11 +87,13 @@ async def test_both_routings_answer_every_kind_of_path_alike() -> None:
     mock_runner, aiohttp_router = results
     assert mock_runner == aiohttp_router
     by_what = {what: (status, body) for what, status, body in mock_runner}
-    assert by_what["mint"][0] == 200 and by_what["mint"][1].startswith("ek_")
+    assert by_what["mint"][0] == 200
+    assert by_what["mint"][1].startswith("ek_")
     assert by_what["wrong method"][0] == 405
     assert by_what["unknown path"][0] == 404
     # A templated path's values, decoded, reach the endpoint; each request sees its own.
-    assert by_what["templated"][0] == 404 and "rtc_missing" in by_what["templated"][1]["message"]
+    assert by_what["templated"][0] == 404
+    assert "rtc_missing" in by_what["templated"][1]["message"]
     assert "rtc/a%b" in by_what["templated, escaped"][1]["message"]
     assert "ek_missing" in by_what["control templated"][1]["message"]
     assert "ek_other" in by_what["control templated again"][1]["message"]
@@ -183,9 +185,11 @@ async def test_an_app_with_middlewares_is_served_by_aiohttp_as_it_would_be() -> 
         assert runner.server.request_handler is not app[REQUEST_HANDLER]
         await listening_site(runner, "127.0.0.1", 0).start()
         url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        async with aiohttp.ClientSession(base_url=url) as http:
-            async with http.post("/v1/realtime/client_secrets", json=MINT, headers=AUTH) as response:
-                assert response.status == 200
+        async with (
+            aiohttp.ClientSession(base_url=url) as http,
+            http.post("/v1/realtime/client_secrets", json=MINT, headers=AUTH) as response,
+        ):
+            assert response.status == 200
         assert seen == ["/v1/realtime/client_secrets"]
     finally:
         await runner.cleanup()
@@ -207,3 +211,12 @@ def test_a_shared_match_info_cannot_be_changed() -> None:
         with pytest.raises(TypeError, match="cannot be changed"):
             change()
     assert dict(info) == {}
+
+
+async def test_the_suite_s_client_fixture_serves_as_the_mock_s_runners_do(client: TestClient) -> None:
+    server = client.server
+    assert isinstance(server.runner, MockRunner)
+    assert server.runner.server is not None
+    assert server.runner.server.request_handler is server.app[REQUEST_HANDLER]
+    async with client.post("/v1/realtime/client_secrets", json=MINT, headers=AUTH) as response:
+        assert response.status == 200
