@@ -8,20 +8,25 @@ same account.
 
 from __future__ import annotations
 
-import random
+import hashlib
 import string
 
 __all__ = ["make_identity"]
 
-_LOWER = string.ascii_lowercase + string.digits
-_ALNUM = string.ascii_letters + string.digits
+#: Each byte to one character of the alphabet (a slight bias, harmless for fake ids).
+_TO_LOWER = bytes((string.ascii_lowercase + string.digits).encode()[b % 36] for b in range(256))
+_TO_ALNUM = bytes((string.ascii_letters + string.digits).encode()[b % 62] for b in range(256))
 
 
 def make_identity(seed: int) -> dict[str, str]:
-    """``organization``, ``project`` and ``organization_id`` for a server seeded with ``seed``."""
-    rng = random.Random(f"{seed}:identity")
+    """``organization``, ``project`` and ``organization_id`` for a server seeded with ``seed``.
+
+    Drawn from one hash of the seed (~1 µs): a seeded generator costs ~13 µs to seed and draw from, and a
+    test fixture makes a server, so an identity, for every test.
+    """
+    drawn = hashlib.shake_256(f"{seed}:identity".encode()).digest(72)
     return {
-        "organization": "user-" + "".join(rng.choices(_LOWER, k=24)),
-        "project": "proj_" + "".join(rng.choices(_ALNUM, k=24)),
-        "organization_id": "org-" + "".join(rng.choices(_ALNUM, k=24)),
+        "organization": "user-" + drawn[:24].translate(_TO_LOWER).decode(),
+        "project": "proj_" + drawn[24:48].translate(_TO_ALNUM).decode(),
+        "organization_id": "org-" + drawn[48:].translate(_TO_ALNUM).decode(),
     }

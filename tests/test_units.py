@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import string
 import sys
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from mockserver.body import dump_json
 from mockserver.clock import Clock
 from mockserver.errors import OpenAIError, describe_json_type, format_number, mask_key, oxford_list
+from mockserver.identity import make_identity
 from mockserver.ids import IdFactory, is_mock_secret
 from mockserver.loops import event_loop_factory
 from mockserver.plans import NOT_JSON, REALTIME_MINT, TRANSLATION_MINT, PlanCache, _weaver
@@ -372,3 +374,18 @@ def first_error_of(model: Any, body: Any) -> OpenAIError:
     with pytest.raises(OpenAIError) as caught:
         validate_model(model, body)
     return caught.value
+
+
+def test_the_fake_account_is_shaped_as_production_s_and_follows_the_seed() -> None:
+    identities = [make_identity(seed) for seed in range(200)]
+    for identity in identities:
+        assert re.fullmatch(r"user-[a-z0-9]{24}", identity["organization"])
+        assert re.fullmatch(r"proj_[A-Za-z0-9]{24}", identity["project"])
+        assert re.fullmatch(r"org-[A-Za-z0-9]{24}", identity["organization_id"])
+    assert make_identity(7) == make_identity(7)
+    assert len({identity["project"] for identity in identities}) == 200
+    # The whole alphabet is drawn from, not a corner of it.
+    assert set("".join(identity["organization"][5:] for identity in identities)) == set(
+        string.ascii_lowercase + string.digits
+    )
+    assert set("".join(identity["project"][5:] for identity in identities)) == set(string.ascii_letters + string.digits)
