@@ -29,7 +29,7 @@ from .cors import is_preflight, preflight_headers
 from .cors import response_headers as cors_headers
 from .errors import OpenAIError, body_too_large, invalid_json, invalid_method, invalid_url
 from .faults import Decision, RequestFacts, configured_decision, decision_from_headers
-from .journal import JournalEntry
+from .journal import JournalEntry, packed_headers
 from .keys import EXCHANGE, REQUEST_ID, STATE, WS_FAULTS
 from .plans import NOT_JSON
 from .presets import ErrorContext, default_preset_for, render_preset
@@ -233,8 +233,8 @@ async def _surface(request: web.Request, state: MockState, handler: Handler, sta
         scope,
         request.method,
         request.path,
-        dict(request.query) if request.rel_url.raw_query_string else {},
-        request.headers,  # masked when first read
+        dict(request.query) if request.rel_url.raw_query_string else None,
+        packed_headers(request.raw_headers),  # masked when first read
         None,
     )
     request[EXCHANGE] = entry
@@ -271,7 +271,7 @@ async def _surface(request: web.Request, state: MockState, handler: Handler, sta
 
 def _journal_body(raw: bytes, entry: JournalEntry, parsed: Any) -> None:
     """Record the body: parsed JSON, or text when it is not JSON or too large to keep whole."""
-    entry.extra["body_bytes"] = len(raw)
+    entry.body_bytes = len(raw)
     if not raw:
         return
     if parsed is NOT_JSON or len(raw) > JOURNAL_BODY_LIMIT:

@@ -40,8 +40,9 @@ class ClientSecret:
     #: The session's own ``expires_at``: 0 in a realtime mint's session, the secret's in a translation one's.
     session_expires_at: int = 0
     revoked: bool = False
-    #: Realtime sessions opened with this key (bounded): transport, when, and the call id for WebRTC.
-    sessions_opened: list[dict[str, Any]] = field(default_factory=list)
+    #: Realtime sessions opened with this key (bounded): transport, when, and the call id for WebRTC. A tuple,
+    #: replaced when one opens: most keys open none, and a secret the store keeps should keep no more objects.
+    sessions_opened: tuple[dict[str, Any], ...] = ()
 
     @property
     def session(self) -> dict[str, Any]:

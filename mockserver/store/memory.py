@@ -52,8 +52,7 @@ class MemoryStore(Store):
         return self.state.secrets.list(scope)
 
     def session_opened(self, secret: ClientSecret, opened: dict[str, Any]) -> None:
-        secret.sessions_opened.append(opened)
-        del secret.sessions_opened[:-SESSIONS_PER_SECRET]
+        secret.sessions_opened = (*secret.sessions_opened, opened)[-SESSIONS_PER_SECRET:]
 
     @property
     def has_faults(self) -> bool:

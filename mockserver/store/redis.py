@@ -276,7 +276,7 @@ class RedisStore(Store):
                 found.append(None)
                 continue
             opened = [json.loads(item) for item in sessions]
-            found.append(ClientSecret(**json.loads(data), revoked=revoked == "1", sessions_opened=opened))
+            found.append(ClientSecret(**json.loads(data), revoked=revoked == "1", sessions_opened=tuple(opened)))
         return found
 
     async def get_secret(self, value: str) -> ClientSecret | None:
@@ -294,7 +294,7 @@ class RedisStore(Store):
         return [s for s in secrets if s is not None and (scope is None or s.scope == scope)]
 
     def session_opened(self, secret: ClientSecret, opened: dict[str, Any]) -> None:
-        secret.sessions_opened.append(opened)
+        secret.sessions_opened = (*secret.sessions_opened, opened)[-SESSIONS_PER_SECRET:]
         task = asyncio.get_running_loop().create_task(self._note_session(secret.value, opened))
         self.state.background.add(task)
         task.add_done_callback(self.state.background.discard)
