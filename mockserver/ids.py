@@ -80,7 +80,8 @@ class IdFactory:
 
     @staticmethod
     def _hex(rng: random.Random, length: int) -> str:
-        return f"{rng.getrandbits(4 * length):0{length}x}"
+        """``length`` (even) lowercase hex digits: one draw, as ``f"{draw:0{length}x}"`` in half the time."""
+        return rng.getrandbits(4 * length).to_bytes(length // 2, "big").hex()
 
     def client_secret(self, created_at: int) -> str:
         """``ek_`` + 32 lowercase hex: creation time (8), random (4), ``8191`` (4), random (8), tag (8).
@@ -111,7 +112,7 @@ class IdFactory:
 
     def request_id(self) -> str:
         """``req_`` + 32 lowercase hex."""
-        return f"req_{self._requests.getrandbits(128):032x}"
+        return "req_" + self._requests.getrandbits(128).to_bytes(16, "big").hex()  # _hex, inlined: every request
 
     def call_id(self) -> str:
         """``rtc_`` + 32 lowercase hex, as WebRTC and SIP call ids are (SESSION_TRUTH §1)."""

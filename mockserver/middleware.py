@@ -264,7 +264,7 @@ async def _surface(request: web.Request, state: MockState, handler: Handler, sta
         entry.client_disconnected = True
         raise
     finally:
-        entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        entry.duration_ms = (time.perf_counter() - started) * 1000
         if state.journal.enabled:
             await state.store.record(entry)
 

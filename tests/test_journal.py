@@ -105,3 +105,12 @@ async def test_headers_over_a_real_socket_are_recorded_as_received() -> None:
         assert shown["headers"]["x-dup"] == "second"
         assert shown["body_bytes"] == len(body)
         assert shown["query"] == {"trace": "1"}
+
+
+def test_the_duration_is_kept_exact_and_shown_to_the_microsecond() -> None:
+    entry = _entry({})
+    entry.duration_ms = 1.2345678
+    assert entry.duration_ms == 1.235
+    assert entry.to_json()["duration_ms"] == 1.235
+    assert entry.snapshot().duration_ms == 1.235
+    assert "duration_ms=1.235" in repr(entry)
