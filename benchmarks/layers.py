@@ -63,7 +63,9 @@ def serve(variant: str, argv: list[str]) -> int:
         openai.create_client_secret = fixed
     if variant == "no journal or faults":
 
-        async def surface(request: web.Request, state: Any, handler: Handler, started: float) -> web.StreamResponse:
+        async def surface(
+            request: web.Request, state: Any, handler: Handler, request_id: str, started: float
+        ) -> web.StreamResponse:
             return await handler(request)
 
         middleware._surface = surface

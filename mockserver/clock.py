@@ -31,7 +31,8 @@ class Clock:
         return self._start if self._start is not None else self._source()
 
     def now(self) -> float:
-        return self._base() + self.offset
+        start = self._start  # _base(), inlined: read twice a mint
+        return (start if start is not None else self._source()) + self.offset
 
     def advance(self, seconds: float) -> float:
         """Move the clock forward; returns the new time. Time never runs backwards: ``ValueError``."""

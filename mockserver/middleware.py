@@ -106,7 +106,7 @@ async def _serve(
             # Browser plumbing before a cross-origin call: answered, never journaled or faulted.
             response = web.Response(status=200, headers=preflight_headers(request.headers))
         else:
-            response = await _surface(request, state, handler, started)
+            response = await _surface(request, state, handler, request_id, started)
     except OpenAIError as error:
         response = _render(error)
     except web.HTTPRequestEntityTooLarge:
@@ -217,7 +217,9 @@ def _render(error: OpenAIError) -> web.Response:
     return response
 
 
-async def _surface(request: web.Request, state: MockState, handler: Handler, started: float) -> web.StreamResponse:
+async def _surface(
+    request: web.Request, state: MockState, handler: Handler, request_id: str, started: float
+) -> web.StreamResponse:
     """An OpenAI-surface request: decide its fault, carry it out, and journal the exchange."""
     scope = scope_of(request)
     raw = await request.read()
@@ -228,7 +230,7 @@ async def _surface(request: web.Request, state: MockState, handler: Handler, sta
         if decision is None:
             return await handler(request)
     entry = JournalEntry(
-        request[REQUEST_ID],
+        request_id,
         state.clock.now(),
         scope,
         request.method,
