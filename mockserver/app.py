@@ -107,8 +107,6 @@ ROUTES: dict[str, dict[str, Handler]] = {
 
 #: ``ROUTES`` worked out once, for every app (one catch-all route an app, not one per path: see routing.py).
 ROUTE_TABLE = RouteTable(ROUTES)
-#: Registered with aiohttp's router too: its fastest match for the requests load tests send most.
-MINT_PATHS = ("/v1/realtime/client_secrets", "/realtime/client_secrets")
 
 
 def create_app(
@@ -141,7 +139,7 @@ def create_app(
     state.on_stop.append(webrtc_calls.close_all)
     call_sessions = app[CALL_SESSIONS] = CallSessions(state, webrtc_calls)
     state.on_stop.append(call_sessions.close_all)
-    ROUTE_TABLE.register(app, direct=MINT_PATHS)
+    ROUTE_TABLE.register(app)
     return app
 
 

@@ -1,22 +1,21 @@
 """The route table, worked out once at import and shared by every app: how a request finds its endpoint.
 
 Registering each path with aiohttp's router costs about 17 µs a route, ~0.6 ms for the mock's table: most
-of what a test fixture pays to create an app. So an app registers one catch-all route (and the mint's
-paths, the hot ones), and :class:`RouteTable` finds the path's endpoint (exact paths in one dict look-up,
-then the few templated ones by pattern) and puts the template's values in ``request.match_info``, as
-aiohttp's router would.
+of what a test fixture pays to create an app. So an app registers one catch-all route, and
+:class:`RouteTable` finds the path's endpoint (exact paths in one dict look-up, then the few templated ones
+by pattern) and puts the template's values in ``request.match_info``, as aiohttp's router would.
 
 The mock's own runners (``serving.MockRunner``: the CLI, ``MockServer``, the pytest fixtures) go one step
 further: the table is the server's request handler (:meth:`RouteTable.request_handler`), doing for each
 request what ``web.Application`` would (the match info, ``Expect``) without a router between, ~4 µs a
-request. An app served by any other runner (``aiohttp_server(create_app())``) is routed by aiohttp's router
-to the same endpoints.
+request. An app served by any other runner (``aiohttp_server(create_app())``) is routed by aiohttp's router,
+through the catch-all, to the same endpoints.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, NoReturn, cast
 
 from aiohttp import hdrs, web
@@ -46,8 +45,8 @@ class RouteTable:
                 pattern = _PARAMETER.sub(r"(?P<\1>[^{}/]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
                 self._templated.append((re.compile(pattern), endpoint(path, methods)))
         self._not_found = endpoint("/{path:.*}", None)
-        #: The aiohttp resources serving the table, by the paths registered directly (built on first use).
-        self._resources: dict[tuple[str, ...], tuple[web.AbstractResource, ...]] = {}
+        #: The catch-all resource serving the table in aiohttp's router (built on first use).
+        self._resource: web.AbstractResource | None = None
 
     def find(self, path: str) -> tuple[Handler, dict[str, str] | None]:
         """The endpoint of ``path`` (``path_safe`` form), and a templated path's values (``None`` for the rest)."""
@@ -67,39 +66,31 @@ class RouteTable:
             request.match_info.update(values)
         return await handler(request)
 
-    def register(self, app: web.Application, direct: Iterable[str] = ()) -> None:
-        """Serve every path of ``app`` from this table: one catch-all route, and one per ``direct`` path.
+    def register(self, app: web.Application) -> None:
+        """Serve every path of ``app`` from this table: one catch-all route in aiohttp's router, and the table as
+        the request handler ``MockRunner`` gives the app's server (``REQUEST_HANDLER``).
 
-        aiohttp's router finds a path registered directly by one string comparison, ~2.5 µs a request
-        sooner than the catch-all: the paths load tests hammer (the mint) are worth it. The resources are
-        built once per process and registered in every app (``register_resource``): nothing in them belongs
-        to an app, and building them costs ~7 µs each, which a test fixture would pay for every server.
+        The catch-all resource is built once per process and registered in every app (``register_resource``):
+        nothing in it belongs to an app, and building one costs ~7 µs, which a test fixture would pay for every
+        server. (The mint's paths were once registered directly too, for aiohttp's router to find them ~2.5 µs
+        sooner; the mock's runners no longer ask aiohttp's router, and each resource cost every app ~4 µs.)
         """
-        paths = tuple(direct)
-        resources = self._resources.get(paths)
-        if resources is None:
+        if self._resource is None:
             builder = web.UrlDispatcher()
-            for path in paths:
-                builder.add_route("*", path, self._exact[path])
-            builder.add_route("*", _CATCH_ALL, self.dispatch)  # last: ``request_handler`` relies on it
-            resources = self._resources[paths] = tuple(builder.resources())
-        for resource in resources:
-            app.router.register_resource(resource)
-        app[REQUEST_HANDLER] = self.request_handler(app, resources)
+            self._resource = builder.add_resource(_CATCH_ALL)
+            self._resource.add_route("*", self.dispatch)
+        app.router.register_resource(self._resource)
+        app[REQUEST_HANDLER] = self.request_handler(app, next(iter(self._resource)))
 
-    def request_handler(self, app: web.Application, resources: tuple[web.AbstractResource, ...]) -> RequestHandler:
+    def request_handler(self, app: web.Application, catch_all: web.AbstractRoute) -> RequestHandler:
         """What ``app``'s server calls for each request: ``web.Application``'s own request handling, with this
         table in place of aiohttp's router.
 
-        Each request gets the match info aiohttp's router would give it (the route that serves the path, the
-        app, a templated path's values; ``Expect`` answered by the route's expect handler), so ``request.app``,
+        Each request gets the match info aiohttp's router would give it (the catch-all route, the app, a
+        templated path's values; ``Expect`` answered by the route's expect handler), so ``request.app``,
         ``request.match_info`` and the response signals work as they do under ``web.Application``. A path
         without values shares one read-only match info per app and path: nothing is built for it per request.
         """
-        # The paths registered directly are served by their own routes, the rest by the catch-all (the last).
-        *direct, last = resources
-        routes = {resource.canonical: next(iter(resource)) for resource in direct}
-        catch_all = next(iter(last))
         #: Per path without values: its endpoint and its shared match info (the known paths only: a bounded set).
         fixed: dict[str, tuple[Handler, UrlMappingMatchInfo]] = {}
 
@@ -116,7 +107,7 @@ class RouteTable:
             if served is None:
                 handler, values = self.find(path)
                 if values is None:
-                    served = (handler, match_info(routes.get(path, catch_all), None))
+                    served = (handler, match_info(catch_all, None))
                     if handler is not self._not_found:  # unknown paths are endless: not kept
                         fixed[path] = served
                 else:
