@@ -27,7 +27,6 @@ from .serving import REQUEST_HANDLER, RequestHandler
 
 __all__ = ["RouteTable"]
 
-
 _PARAMETER = re.compile(r"\{(\w+)\}")
 
 

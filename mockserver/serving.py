@@ -51,14 +51,16 @@ REQUEST_HANDLER: web.AppKey[RequestHandler] = web.AppKey("mockserver.request_han
 class MockRunner(web.AppRunner):
     """``web.AppRunner``, with the server calling the app's own request handler (``REQUEST_HANDLER``, the route
     table: ``routing.RouteTable.request_handler``) rather than ``web.Application``'s router. An app without one,
-    or with middlewares (which only ``web.Application`` runs), is served as ``web.AppRunner`` serves it."""
+    with middlewares (which only ``web.Application`` runs), or with more in its router than the table's one
+    route (a route or a sub-app added to ``create_app()``'s app) is served as ``web.AppRunner`` serves it."""
 
     __slots__ = ()
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        handler = self.app.get(REQUEST_HANDLER)
-        if handler is not None and not self.app.middlewares:
+        app = self.app
+        handler = app.get(REQUEST_HANDLER)
+        if handler is not None and not app.middlewares and len(app.router.resources()) == 1:
             server.request_handler = handler
         return server
 

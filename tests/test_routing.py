@@ -220,3 +220,25 @@ async def test_the_suite_s_client_fixture_serves_as_the_mock_s_runners_do(client
     assert server.runner.server.request_handler is server.app[REQUEST_HANDLER]
     async with client.post("/v1/realtime/client_secrets", json=MINT, headers=AUTH) as response:
         assert response.status == 200
+
+
+async def test_an_app_with_a_route_of_its_own_is_served_by_aiohttp_s_router() -> None:
+    async def hello(request: web.Request) -> web.Response:
+        return web.json_response({"hello": request.match_info["name"]})
+
+    app = create_app(Settings(seed=7))
+    app.router.add_get("/hello/{name}", hello)
+    runner = MockRunner(app)
+    await runner.setup()
+    try:
+        assert runner.server is not None
+        assert runner.server.request_handler is not app[REQUEST_HANDLER]
+        await listening_site(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with aiohttp.ClientSession(base_url=url) as http:
+            async with http.get("/hello/world") as response:
+                assert await response.json() == {"hello": "world"}
+            async with http.post("/v1/realtime/client_secrets", json=MINT, headers=AUTH) as response:
+                assert response.status == 200
+    finally:
+        await runner.cleanup()
