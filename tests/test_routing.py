@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -25,29 +26,41 @@ AUTH = {"Authorization": "Bearer sk-test"}
 MINT = {"session": {"type": "realtime"}}
 
 
-async def _serve_with_mock_runner(app: web.Application) -> tuple[str, Callable[[], Awaitable[None]]]:
+@asynccontextmanager
+async def _mock_runner(app: web.Application) -> AsyncIterator[tuple[MockRunner, str]]:
+    """``app`` served by the mock's own runner, as ``MockServer`` serves it: the runner and its URL."""
     runner = MockRunner(app, access_log=None, handler_cancellation=True, **server_options())
     await runner.setup()
-    await listening_site(runner, "127.0.0.1", 0).start()
-    assert runner.server is not None
-    return f"http://127.0.0.1:{runner.addresses[0][1]}", runner.cleanup
+    try:
+        await listening_site(runner, "127.0.0.1", 0).start()
+        assert runner.server is not None
+        yield runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
-async def _serve_with_aiohttp(app: web.Application) -> tuple[str, Callable[[], Awaitable[None]]]:
+@asynccontextmanager
+async def _served_with_mock_runner(app: web.Application) -> AsyncIterator[str]:
+    async with _mock_runner(app) as (_, url):
+        yield url
+
+
+@asynccontextmanager
+async def _served_with_aiohttp(app: web.Application) -> AsyncIterator[str]:
     server = TestServer(app, host="127.0.0.1", port=0, **server_options())
     await server.start_server()
-    return str(server.make_url("")).rstrip("/"), server.close
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
 
 
 @pytest.fixture(params=["MockRunner", "aiohttp's router"])
 async def served(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """A mock (seed 7) served by the mock's own runner, then by aiohttp's test server."""
-    serve = _serve_with_mock_runner if request.param == "MockRunner" else _serve_with_aiohttp
-    url, close = await serve(create_app(Settings(seed=7)))
-    try:
+    serve = _served_with_mock_runner if request.param == "MockRunner" else _served_with_aiohttp
+    async with serve(create_app(Settings(seed=7))) as url:
         yield url
-    finally:
-        await close()
 
 
 async def _answers(url: str) -> list[tuple[str, int, Any]]:
@@ -78,12 +91,9 @@ async def _answers(url: str) -> list[tuple[str, int, Any]]:
 
 async def test_both_routings_answer_every_kind_of_path_alike() -> None:
     results = []
-    for serve in (_serve_with_mock_runner, _serve_with_aiohttp):
-        url, close = await serve(create_app(Settings(seed=7)))
-        try:
+    for serve in (_served_with_mock_runner, _served_with_aiohttp):
+        async with serve(create_app(Settings(seed=7))) as url:
             results.append(await _answers(url))
-        finally:
-            await close()
     mock_runner, aiohttp_router = results
     assert mock_runner == aiohttp_router
     by_what = {what: (status, body) for what, status, body in mock_runner}
@@ -148,23 +158,16 @@ async def test_the_mock_runner_serves_the_route_table_and_the_app_signals_still_
         response.headers["X-Signal"] = "fired"
 
     app.on_response_prepare.append(on_prepare)
-    runner = MockRunner(app, **server_options())
-    await runner.setup()
-    try:
+    async with _mock_runner(app) as (runner, url), aiohttp.ClientSession(base_url=url) as http:
         assert runner.server is not None
         assert runner.server.request_handler is app[REQUEST_HANDLER]
-        await listening_site(runner, "127.0.0.1", 0).start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        async with aiohttp.ClientSession(base_url=url) as http:
-            async with http.post("/v1/realtime/client_secrets", json=MINT, headers=AUTH) as response:
-                assert response.status == 200
-                assert response.headers["X-Signal"] == "fired"
-            async with http.get("/__mock/secrets/nothing") as response:
-                assert response.status == 404
-                assert response.headers["X-Signal"] == "fired"
-        assert prepared == ["/v1/realtime/client_secrets", "/__mock/secrets/nothing"]
-    finally:
-        await runner.cleanup()
+        async with http.post("/v1/realtime/client_secrets", json=MINT, headers=AUTH) as response:
+            assert response.status == 200
+            assert response.headers["X-Signal"] == "fired"
+        async with http.get("/__mock/secrets/nothing") as response:
+            assert response.status == 404
+            assert response.headers["X-Signal"] == "fired"
+    assert prepared == ["/v1/realtime/client_secrets", "/__mock/secrets/nothing"]
 
 
 async def test_an_app_with_middlewares_is_served_by_aiohttp_as_it_would_be() -> None:
@@ -178,21 +181,12 @@ async def test_an_app_with_middlewares_is_served_by_aiohttp_as_it_would_be() -> 
 
     app = create_app(Settings(seed=7))
     app.middlewares.append(note)
-    runner = MockRunner(app)
-    await runner.setup()
-    try:
+    async with _mock_runner(app) as (runner, url), aiohttp.ClientSession(base_url=url) as http:
         assert runner.server is not None
         assert runner.server.request_handler is not app[REQUEST_HANDLER]
-        await listening_site(runner, "127.0.0.1", 0).start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        async with (
-            aiohttp.ClientSession(base_url=url) as http,
-            http.post("/v1/realtime/client_secrets", json=MINT, headers=AUTH) as response,
-        ):
+        async with http.post("/v1/realtime/client_secrets", json=MINT, headers=AUTH) as response:
             assert response.status == 200
-        assert seen == ["/v1/realtime/client_secrets"]
-    finally:
-        await runner.cleanup()
+    assert seen == ["/v1/realtime/client_secrets"]
 
 
 def test_a_shared_match_info_cannot_be_changed() -> None:
@@ -228,17 +222,10 @@ async def test_an_app_with_a_route_of_its_own_is_served_by_aiohttp_s_router() ->
 
     app = create_app(Settings(seed=7))
     app.router.add_get("/hello/{name}", hello)
-    runner = MockRunner(app)
-    await runner.setup()
-    try:
+    async with _mock_runner(app) as (runner, url), aiohttp.ClientSession(base_url=url) as http:
         assert runner.server is not None
         assert runner.server.request_handler is not app[REQUEST_HANDLER]
-        await listening_site(runner, "127.0.0.1", 0).start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        async with aiohttp.ClientSession(base_url=url) as http:
-            async with http.get("/hello/world") as response:
-                assert await response.json() == {"hello": "world"}
-            async with http.post("/v1/realtime/client_secrets", json=MINT, headers=AUTH) as response:
-                assert response.status == 200
-    finally:
-        await runner.cleanup()
+        async with http.get("/hello/world") as response:
+            assert await response.json() == {"hello": "world"}
+        async with http.post("/v1/realtime/client_secrets", json=MINT, headers=AUTH) as response:
+            assert response.status == 200
