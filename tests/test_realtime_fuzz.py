@@ -110,11 +110,12 @@ def expected_of(case: InvalidBody) -> Expected:
 
 
 def is_valid_close(value: Any) -> bool:
-    """A valid ``session.close`` (spec: ``type``, and ``event_id`` of at most 512 characters)."""
+    """A valid ``session.close`` (spec: ``type``, and ``event_id`` of at most 512 characters). An explicit null
+    counts as omitted, on any key, as the live API treats it (``schemas._base``): ``{"": null}`` is no parameter."""
     return (
         isinstance(value, dict)
         and value.get("type") == "session.close"
-        and set(value) <= {"type", "event_id"}
+        and {key for key, item in value.items() if item is not None} <= {"type", "event_id"}
         and (value.get("event_id") is None or (isinstance(value["event_id"], str) and len(value["event_id"]) <= 512))
     )
 
