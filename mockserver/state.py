@@ -58,8 +58,6 @@ class MockState:
     plans: PlanCache = field(default_factory=lambda: PROCESS_PLANS)
     #: Realtime calls by id: SIP calls rung through ``POST /__mock/calls``, WebRTC calls set up with SDP.
     calls: CallRegistry = field(default_factory=lambda: CallRegistry(MAX_CALLS))
-    #: Signs webhooks: ``--webhook-secret``, or one derived from the seed.
-    webhook_secret: str = ""
     #: Webhook deliveries under way in the background (the handle's ``incoming_call``), cancelled on stop.
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     identity: dict[str, str] = field(default_factory=dict)
@@ -79,6 +77,15 @@ class MockState:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _scripts: Scripts | None = field(default=None, repr=False)
     _chaos: random.Random | None = field(default=None, repr=False)
+    _webhook_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def webhook_secret(self) -> str:
+        """Signs webhooks: ``--webhook-secret``, or one derived from the seed (worked out on first use: ~7 µs a
+        server that a test fixture's servers, which mostly send no webhook, would each pay)."""
+        if self._webhook_secret is None:
+            self._webhook_secret = self.settings.webhook_secret or generated_secret(self.seed)
+        return self._webhook_secret
 
     def chaos(self) -> random.Random:
         """The seeded generator of configured latency and errors, seeded on first use (seeding costs ~5 µs,
@@ -120,7 +127,6 @@ class MockState:
             faults=FaultPlan(),
             store=store,
             scenario_faults=scenario_faults,
-            webhook_secret=settings.webhook_secret or generated_secret(seed),
             scenario_replies=scenario_replies,
             scenario_transcripts=scenario_transcripts,
         )

@@ -175,6 +175,12 @@ async def test_surfaces_imported_on_first_use_still_serve() -> None:
         first = await _spoken_to(mock)
         assert first["type"] == "session.created"
         assert first["session"]["model"] == MODEL
+        # No reply was asked for: Faker (what replies are made of) is imported on a thread of its own all the
+        # same, so that the first reply does not stall the loop for its ~50 ms import.
+        deadline = asyncio.get_running_loop().time() + TIMEOUT
+        while "faker" not in mock.state()["modules"]:
+            assert asyncio.get_running_loop().time() < deadline, "faker was not imported in the background"
+            await asyncio.sleep(0.05)
 
         async with aiohttp.ClientSession(base_url=mock.origin) as http:
             rule = {"match": {"user_text": "hello"}, "text": "Hi there."}

@@ -13,6 +13,7 @@ import json
 import random
 import re
 import string
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -68,6 +69,35 @@ _LOREM = threading.local()
 _LOREM_PROVIDER = "faker.providers.lorem"
 
 
+_IMPORT_LOCK = threading.Lock()
+_importer: threading.Thread | None = None
+
+
+def import_faker_soon() -> None:
+    """Start importing Faker on a thread of its own, once per process, unless it is imported already.
+
+    A session's first words need Faker, whose import takes ~50 ms (it scans its providers and locales). On the
+    event loop that is ~50 ms in which no other request or session is served, once per process and usually in
+    the middle of a load. A connection starts it when it opens, seconds before its first reply as a rule; the
+    loop then only waits if a reply comes sooner, and then for the rest of that one import (the import lock).
+    The thread is not a daemon: a process that ends at once waits for the import rather than cutting it short.
+    """
+    global _importer
+    if _importer is not None or "faker" in sys.modules:
+        return
+    with _IMPORT_LOCK:
+        if _importer is None:
+            _importer = threading.Thread(target=_import_faker, name="mockserver-import-faker")
+            _importer.start()
+
+
+def _import_faker() -> None:
+    try:
+        import faker  # noqa: F401, PLC0415 - the point of the thread
+    except Exception:  # reported where the words are drawn, by the loop's own import
+        return
+
+
 def lorem_words(locale: str = "en_US") -> Any:
     """Faker's word generator for ``locale``: a ``faker.Generator`` with the ``lorem`` provider only, made once
     per thread and locale.
@@ -94,6 +124,7 @@ class Phrases:
     def __init__(self, seed: int, connection: int) -> None:
         self._seed = random.Random(f"{seed}:replies:{connection}").getrandbits(32)
         self._random: random.Random | None = None
+        import_faker_soon()
 
     def _faker(self) -> Any:
         """The thread's English word generator, drawing from this connection's own random source (what
