@@ -263,6 +263,12 @@ async def mint_under_load(
 
     load(port, MINIMAL, 16, 1.0)  # warm-up
     await measure("no_sessions")()
+    # One session opened and closed first: what a process's first session imports (the Realtime modules, and
+    # Faker on a thread of its own) is the process's memory, not any one session's.
+    async with aiohttp.ClientSession() as http:
+        first = Session(http, base, Tally())
+        await first.open()
+        await first.close()
     await asyncio.sleep(0.5)
     rss_before = rss_mb(pid)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
